@@ -1,0 +1,267 @@
+"""Image datasets, held in memory as uint8 NCHW tensors.
+
+Images stay uint8 until the training loop moves a batch to the device, so a whole CIFAR-10 train set is
+150 MB rather than 600 MB and the host->device copy is 4x smaller; normalization (with the train split's
+per-channel mean/std carried in ``Data``) happens on the device. Loads are cached per process on the frozen
+params, so a worker that trains many cells of one study reads and splits the data once. Callers must treat
+the returned tensors as read-only: they are shared between cells.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec
+from ablate.data.split import balanced_subset, stratified_split
+from ablate.errors import AblateError
+
+TEST_SPLIT_SEED = 0  # digits' test split is fixed across studies, like an official test set
+DOWNLOAD_TIMEOUT_SECONDS = 20.0
+
+
+def data_root(root: str | None) -> Path:
+    """Where downloadable datasets live: the param, else $ABLATE_DATA_DIR, else ./data."""
+    return Path(root or os.environ.get("ABLATE_DATA_DIR") or "data")
+
+
+def _build(
+    params: DataParams,
+    x_pool: Tensor,
+    y_pool: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    class_names: tuple[str, ...] = (),
+    train_subset: int | None = None,
+) -> Data:
+    """Subset (optional), split train/val, and bundle. ``x_*`` are uint8 NCHW, ``y_*`` integer labels.
+
+    The subset is drawn before the val split so ``train_subset`` bounds the whole labelled pool a study
+    touches; both use ``split_seed`` so every cell of a study sees the same samples.
+    """
+    y_pool, y_test = y_pool.long(), y_test.long()
+    if train_subset is not None:
+        keep = balanced_subset(y_pool, train_subset, params.split_seed)
+        x_pool, y_pool = x_pool[keep], y_pool[keep]
+    train_idx, val_idx = stratified_split(y_pool, params.val_fraction, params.split_seed)
+    x_train = x_pool[train_idx].contiguous()
+    scaled = x_train.float().div_(255.0)
+    mean = scaled.mean(dim=(0, 2, 3))
+    std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-6)  # a constant channel must not divide by zero
+    num_classes = max(int(y_pool.max()), int(y_test.max()) if y_test.numel() else 0) + 1
+    num_classes = max(num_classes, len(class_names))
+    spec = DataSpec(
+        kind="image",
+        num_classes=num_classes,
+        in_channels=int(x_train.shape[1]),
+        image_size=(int(x_train.shape[2]), int(x_train.shape[3])),
+        class_names=tuple(class_names),
+    )
+    return Data(
+        spec=spec,
+        x_train=x_train,
+        y_train=y_pool[train_idx].contiguous(),
+        x_val=x_pool[val_idx].contiguous(),
+        y_val=y_pool[val_idx].contiguous(),
+        x_test=x_test.contiguous(),
+        y_test=y_test.contiguous(),
+        mean=mean,
+        std=std,
+    )
+
+
+def _nhwc_to_nchw(x: np.ndarray) -> Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    if t.ndim == 3:  # NHW grayscale
+        t = t.unsqueeze(-1)
+    return t.permute(0, 3, 1, 2).contiguous()
+
+
+# ---------------------------------------------------------------- digits
+
+
+@DATASETS.register()
+class Digits(Dataset):
+    name = "digits"
+    kind = "image"
+    summary = "scikit-learn's 1,797 8x8 handwritten digits (no download; the embedded default)"
+
+    class Params(DataParams):
+        name: str = "digits"
+        test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="stratified, fixed-seed test split")
+
+    @classmethod
+    def load(cls, params: DataParams) -> Data:
+        return _load_digits(params)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_digits(params: Digits.Params) -> Data:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # values are 0..16 counts of set pixels in 4x4 blocks; rescale to the usual 0..255 image range
+    x = torch.from_numpy(np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    y = torch.from_numpy(bunch.target).long()
+    pool_idx, test_idx = stratified_split(y, params.test_fraction, TEST_SPLIT_SEED)
+    names = tuple(str(n) for n in bunch.target_names)
+    return _build(params, x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], names)
+
+
+# ---------------------------------------------------------------- cifar10
+
+
+@DATASETS.register()
+class Cifar10(Dataset):
+    name = "cifar10"
+    kind = "image"
+    summary = "CIFAR-10 via torchvision in the data root (downloaded when absent); official test set"
+
+    class Params(DataParams):
+        name: str = "cifar10"
+        root: str | None = Field(None, description="data root; default $ABLATE_DATA_DIR or ./data")
+        train_subset: int | None = Field(None, ge=2, description="class-balanced subset of the train set")
+
+    @classmethod
+    def load(cls, params: DataParams) -> Data:
+        return _load_cifar10(params)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cifar10(params: Cifar10.Params) -> Data:
+    from torchvision.datasets import CIFAR10
+
+    root = data_root(params.root)
+    folder = root / CIFAR10.base_folder
+    present = all((folder / f).is_file() for f, _ in CIFAR10.train_list + CIFAR10.test_list)
+    try:
+        if not present:
+            _download_cifar10(root)
+        train = CIFAR10(str(root), train=True, download=False)
+        test = CIFAR10(str(root), train=False, download=False)
+    except AblateError:
+        raise
+    except Exception as exc:  # torchvision raises RuntimeError on corrupt files
+        raise AblateError(_cifar_help(root, f"could not read CIFAR-10 ({exc})")) from exc
+    return _build(
+        params,
+        _nhwc_to_nchw(train.data),
+        torch.tensor(train.targets),
+        _nhwc_to_nchw(test.data),
+        torch.tensor(test.targets),
+        tuple(train.classes),
+        params.train_subset,
+    )
+
+
+def _download_cifar10(root: Path) -> None:
+    """Fetch (or unpack a tar.gz already in the root); a bounded socket timeout keeps offline runs fast."""
+    from torchvision.datasets import CIFAR10
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_SECONDS)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        CIFAR10(str(root), train=True, download=True)
+    except Exception as exc:
+        raise AblateError(
+            _cifar_help(root, f"CIFAR-10 is not in {root} and downloading it failed ({exc})")
+        ) from exc
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _cifar_help(root: Path, what: str) -> str:
+    return (
+        f"{what}. Put the extracted 'cifar-10-batches-py' folder (or 'cifar-10-python.tar.gz' from "
+        f"https://www.cs.toronto.edu/~kriz/cifar.html) under {root.resolve()} (set data.root or "
+        f"$ABLATE_DATA_DIR to use another root), or use the 'npz' dataset with a prepared copy."
+    )
+
+
+# ---------------------------------------------------------------- npz
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@DATASETS.register()
+class Npz(Dataset):
+    name = "npz"
+    kind = "image"
+    summary = "any .npz with x_train, y_train, x_test, y_test (uint8 NHWC or NHW images, integer labels)"
+
+    class Params(DataParams):
+        name: str = "npz"
+        path: str = Field(description="the .npz file")
+        train_subset: int | None = Field(None, ge=2, description="class-balanced subset of x_train")
+
+    @classmethod
+    def load(cls, params: DataParams) -> Data:
+        path = Path(params.path)  # type: ignore[attr-defined]
+        if not path.is_file():
+            raise AblateError(f"npz dataset: file {str(path)!r} does not exist")
+        return _load_npz(params, path.stat().st_mtime_ns)  # mtime: a rewritten file is reloaded
+
+
+@functools.lru_cache(maxsize=2)
+def _load_npz(params: Npz.Params, _mtime_ns: int) -> Data:
+    path = params.path
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise AblateError(f"npz dataset: cannot read {path!r} as an .npz archive ({exc})") from exc
+    with archive:
+        missing = [k for k in NPZ_KEYS if k not in archive.files]
+        if missing:
+            raise AblateError(
+                f"npz dataset: {path!r} lacks key(s) {', '.join(missing)} "
+                f"(needs {', '.join(NPZ_KEYS)}; has {', '.join(archive.files) or 'none'})"
+            )
+        arrays = {k: archive[k] for k in NPZ_KEYS}
+        names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive.files else ()
+    x_train, x_test = (_npz_images(path, k, arrays[k]) for k in ("x_train", "x_test"))
+    y_train, y_test = (
+        _npz_labels(path, k, arrays[k], len(arrays[x]))
+        for k, x in (("y_train", "x_train"), ("y_test", "x_test"))
+    )
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise AblateError(
+            f"npz dataset: {path!r}: x_train and x_test image shapes differ "
+            f"({tuple(x_train.shape[1:])} vs {tuple(x_test.shape[1:])}, as C,H,W)"
+        )
+    return _build(params, x_train, y_train, x_test, y_test, names, params.train_subset)
+
+
+def _npz_images(path: str, key: str, x: np.ndarray) -> Tensor:
+    if x.ndim not in (3, 4):
+        raise AblateError(f"npz dataset: {path!r} key {key!r} must be NHWC or NHW, got shape {x.shape}")
+    if x.ndim == 4 and x.shape[-1] > 4 and x.shape[1] <= 4:
+        raise AblateError(
+            f"npz dataset: {path!r} key {key!r} looks channels-first {x.shape}; store it as NHWC "
+            f"(x.transpose(0, 2, 3, 1))"
+        )
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 255)):
+            raise AblateError(
+                f"npz dataset: {path!r} key {key!r} must hold uint8 pixels 0..255, got dtype {x.dtype}"
+            )
+        x = x.astype(np.uint8)
+    return _nhwc_to_nchw(x)
+
+
+def _npz_labels(path: str, key: str, y: np.ndarray, n: int) -> Tensor:
+    y = np.asarray(y).reshape(-1) if np.asarray(y).ndim == 2 and np.asarray(y).shape[1] == 1 else y
+    if y.ndim != 1 or len(y) != n or not np.issubdtype(y.dtype, np.integer):
+        raise AblateError(
+            f"npz dataset: {path!r} key {key!r} must be {n} integer labels, got dtype {y.dtype} shape {y.shape}"
+        )
+    if y.size and y.min() < 0:
+        raise AblateError(f"npz dataset: {path!r} key {key!r} has negative labels (min {y.min()})")
+    return torch.from_numpy(y.astype(np.int64))

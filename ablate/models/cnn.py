@@ -1,0 +1,117 @@
+"""The seed's RegularizedCNN topology with a width multiplier, sized from the data spec.
+
+conv(w)-[BN]-ReLU-[SpatialDropout]-[GaussianDropout], conv(2w)-[BN]-ReLU-[SpatialDropout], maxpool 2,
+FC(8w)-[BN]-ReLU-[Dropout]-[GaussianDropout], FC(classes). Bracketed layers exist only when their
+regularizer is on, so an "off" arm is exactly the bare network (no p=0 placeholders that still cost time or
+change the module tree). The flatten size comes from the spec, so 8x8 digits and 32x32 CIFAR both work.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from torch import Tensor, nn
+
+from ablate.data.base import DataSpec
+from ablate.models.base import MODELS, ModelBuilder, ModelParams
+from ablate.models.layers import GaussianDropout
+
+
+class CNNParams(ModelParams):
+    name: str = "cnn"
+    width: int = Field(64, ge=1, le=1024, description="channels of the first conv; the second has 2x")
+    hidden: int | None = Field(None, ge=1, le=65536, description="hidden FC units; default 8 x width")
+
+
+class RegularizedCNN(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: tuple[int, int],
+        num_classes: int,
+        width: int = 64,
+        hidden: int | None = None,
+        *,
+        dropout: float = 0.0,
+        spatial_dropout: float = 0.0,
+        gaussian_dropout: float = 0.0,
+        batchnorm: bool = False,
+    ):
+        super().__init__()
+        height, wide = image_size
+        if height < 2 or wide < 2:
+            raise ValueError(f"the CNN needs images of at least 2x2 pixels, got {image_size}")
+        hidden = hidden or 8 * width
+        self.features = nn.Sequential(
+            *_conv_block(in_channels, width, batchnorm, spatial_dropout, gaussian_dropout),
+            *_conv_block(width, 2 * width, batchnorm, spatial_dropout, 0.0),
+            nn.MaxPool2d(2),
+        )
+        flat = 2 * width * (height // 2) * (wide // 2)
+        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(flat, hidden, bias=not batchnorm)]
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(hidden))
+        layers.append(nn.ReLU(inplace=True))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        if gaussian_dropout > 0:
+            layers.append(GaussianDropout(gaussian_dropout))
+        layers.append(nn.Linear(hidden, num_classes))
+        self.classifier = nn.Sequential(*layers)
+        _init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
+def _conv_block(
+    cin: int, cout: int, batchnorm: bool, spatial_dropout: float, gaussian_dropout: float
+) -> list[nn.Module]:
+    # a conv bias before BatchNorm is cancelled by the mean subtraction; BN's shift takes its role
+    block: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=not batchnorm)]
+    if batchnorm:
+        block.append(nn.BatchNorm2d(cout))
+    block.append(nn.ReLU(inplace=True))
+    if spatial_dropout > 0:
+        block.append(nn.Dropout2d(spatial_dropout))
+    if gaussian_dropout > 0:
+        block.append(GaussianDropout(gaussian_dropout))
+    return block
+
+
+def _init_weights(model: nn.Module) -> None:
+    """Kaiming (He) init for ReLU layers: keeps activation scale stable without BN, so "BN off" arms
+    are not handicapped by a poor init; deterministic under torch.manual_seed."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    last = model.classifier[-1]
+    nn.init.xavier_uniform_(last.weight)  # the logits layer has no ReLU after it
+
+
+@MODELS.register()
+class CNN(ModelBuilder):
+    name = "cnn"
+    family = "cnn"
+    Params = CNNParams
+    data_kinds = frozenset({"image"})
+    reg_kwargs = frozenset({"dropout", "spatial_dropout", "gaussian_dropout", "batchnorm"})
+    summary = "the seed's RegularizedCNN (2 conv + 2 FC) with a width multiplier; any channels/size"
+
+    @classmethod
+    def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:
+        unknown = set(reg_kwargs) - cls.reg_kwargs
+        if unknown:
+            raise TypeError(f"cnn does not take {sorted(unknown)}; it takes {sorted(cls.reg_kwargs)}")
+        return RegularizedCNN(
+            spec.in_channels,
+            spec.image_size,
+            spec.num_classes,
+            width=params.width,  # type: ignore[attr-defined]
+            hidden=params.hidden,  # type: ignore[attr-defined]
+            dropout=float(reg_kwargs.get("dropout", 0.0)),
+            spatial_dropout=float(reg_kwargs.get("spatial_dropout", 0.0)),
+            gaussian_dropout=float(reg_kwargs.get("gaussian_dropout", 0.0)),
+            batchnorm=bool(reg_kwargs.get("batchnorm", False)),
+        )
