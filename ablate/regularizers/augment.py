@@ -1,0 +1,117 @@
+"""Data augmentation as a regularizer: random crop, horizontal flip, rotation and zoom, batched on-device.
+
+This sits on the hot path (every training batch), so it never loops over images in Python. Crop (a
+per-image integer shift of the zero-padded image), flip, rotation and zoom fold into one affine matrix per
+image and a single ``grid_sample`` for the batch; integer shifts and mirror flips land on pixel centres,
+so folding them costs no blur. A flip alone is one ``torch.where``.
+
+Every random number comes from the generator passed in, drawn as one fixed (N, 5) block per batch whatever
+is switched on, so the same seed gives the same batch and the generator advances identically in every
+setting. Areas uncovered by a shift or rotation are filled with 0 in normalized space, i.e. the data mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from ablate.regularizers.base import REGULARIZERS, Params, Regularizer
+
+# columns of the per-image uniform draws
+_OY, _OX, _FLIP, _ANGLE, _SCALE = range(5)
+
+
+class AugmentParams(Params):
+    crop: int = Field(0, ge=0, le=64, description="pad pixels for a random crop (shift up to +/- crop)")
+    flip: bool = Field(False, description="horizontal flip with probability 1/2")
+    rotation: float = Field(0.0, ge=0.0, le=180.0, description="max degrees; angle uniform in [-r, r]")
+    zoom: float = Field(0.0, ge=0.0, le=0.9, description="scale uniform in [1 - zoom, 1 + zoom]")
+
+    @model_validator(mode="after")
+    def _something_on(self) -> AugmentParams:
+        if not (self.crop or self.flip or self.rotation or self.zoom):
+            raise ValueError(
+                "at least one of crop > 0, flip: true, rotation > 0, zoom > 0 must be set "
+                "(an augment factor that does nothing would compare the baseline with itself)"
+            )
+        return self
+
+
+@REGULARIZERS.register()
+class Augment(Regularizer):
+    name = "augment"
+    Params = AugmentParams
+    applies_to = frozenset({"cnn", "transformer"})
+    data_kinds = frozenset({"image"})
+    summary = "random crop (padding), horizontal flip, rotation and zoom; batched on the device, seeded"
+
+    def augment(self, x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        p = self.params
+        return augment_batch(x, gen, crop=p.crop, flip=p.flip, rotation=p.rotation, zoom=p.zoom), y
+
+
+def augment_batch(
+    x: Tensor,
+    gen: torch.Generator,
+    *,
+    crop: int = 0,
+    flip: bool = False,
+    rotation: float = 0.0,
+    zoom: float = 0.0,
+) -> Tensor:
+    """Augment a float NCHW batch; returns a new tensor of the same shape, dtype and memory format.
+
+    Flip alone is a bitwise-exact ``torch.where``; anything else is one ``grid_sample`` (on CPU it beats an
+    integer gather for crops ~6x, and crops/flips stay exact up to float rounding of the grid).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"augment expects an NCHW image batch, got shape {tuple(x.shape)}")
+    n = x.shape[0]
+    u = torch.rand(n, 5, generator=gen, device=gen.device).to(x.device, non_blocking=True)
+    if n == 0:
+        return x
+    if crop or rotation or zoom:
+        return _affine(x, u, crop, flip, rotation, zoom)
+    if not flip:
+        return x
+    flipped = (u[:, _FLIP] < 0.5).view(n, 1, 1, 1)
+    return torch.where(flipped, x.flip(3), x).contiguous(memory_format=_memory_format(x))
+
+
+def _offsets(u: Tensor, choices: int) -> Tensor:
+    return (u * choices).long().clamp_(max=choices - 1)
+
+
+def _affine(x: Tensor, u: Tensor, crop: int, flip: bool, rotation: float, zoom: float) -> Tensor:
+    """Rotation, zoom, flip and shift as one inverse affine map per image, sampled bilinearly once."""
+    n, _, h, w = x.shape
+    work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    u = u.to(work)
+    angle = (u[:, _ANGLE] * 2 - 1) * math.radians(rotation)
+    scale = 1 + (u[:, _SCALE] * 2 - 1) * zoom  # > 1 magnifies
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    mirror = torch.where(u[:, _FLIP] < 0.5, -1.0, 1.0).to(work) if flip else torch.ones_like(cos)
+    theta = torch.empty(n, 2, 3, dtype=work, device=x.device)
+    # output -> input coordinates, in [-1, 1] per axis; h/w factors keep rotations rigid on non-square images
+    theta[:, 0, 0] = cos * mirror
+    theta[:, 0, 1] = -sin * (h / w)
+    theta[:, 1, 0] = sin * (w / h) * mirror
+    theta[:, 1, 1] = cos
+    if crop:
+        span = 2 * crop + 1
+        theta[:, 0, 2] = (_offsets(u[:, _OX], span) - crop).to(work) * (2.0 / w)
+        theta[:, 1, 2] = (_offsets(u[:, _OY], span) - crop).to(work) * (2.0 / h)
+    else:
+        theta[:, :, 2] = 0
+    grid = F.affine_grid(theta, [n, x.shape[1], h, w], align_corners=False)
+    out = F.grid_sample(x.to(work), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.to(x.dtype).contiguous(memory_format=_memory_format(x))
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
