@@ -1,0 +1,200 @@
+"""`ablate run|validate|report|list|worker|ui`: argument parsing and wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from ablate.errors import AblateError
+
+EPILOG = """examples:
+  ablate validate studies/quickstart.yaml
+  ablate run studies/quickstart.yaml --workers 2
+  ablate report studies/quickstart.yaml
+  ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
+  ablate ui
+
+stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlartifacts/);
+Optuna at $ABLATE_STORAGE or the journal file optuna.journal; reports in reports/<study>/index.html."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
+                                "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def stores(sp, storage=True):
+        sp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///mlflow.db)")
+        if storage:
+            sp.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or the journal "
+                            "file optuna.journal); postgresql://... for many machines")
+
+    r = sub.add_parser("run", help="run (or resume) a study and build its report")
+    r.add_argument("study", help="path to a study YAML file")
+    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N)")
+    stores(r)
+    r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
+    r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
+    r.add_argument("--fresh", action="store_true", help="the study file changed: set the old runs aside "
+                   "(renamed with their hash) and start this study afresh")
+    r.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed (e.g. diverged)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    v = sub.add_parser("validate", help="check study files; print arms and cell counts; touch no store")
+    v.add_argument("study", nargs="+")
+
+    rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
+    rep.add_argument("study", help="a study YAML file or a study name")
+    stores(rep, storage=False)
+    rep.add_argument("--reports-dir", default="reports")
+
+    ls = sub.add_parser("list", help="list registered regularizers, models, datasets and designs")
+    ls.add_argument("what", nargs="?", choices=["regularizers", "models", "datasets", "designs"])
+
+    w = sub.add_parser("worker", help="join a running study from this machine (runs waiting cells)")
+    w.add_argument("study", help="the same study YAML file the study was started with")
+    stores(w)
+    w.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+
+    ui = sub.add_parser("ui", help="start the MLflow UI over the project's store")
+    stores(ui, storage=False)
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=5000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AblateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        cmd = " ".join(shlex.quote(a) for a in ["ablate", *(sys.argv[1:] if argv is None else argv)])
+        print(f"\ninterrupted: the running cell was marked and will run again. Resume with:\n  {cmd}",
+              file=sys.stderr)
+        return 130
+
+
+def cmd_validate(args) -> int:
+    from ablate.study import load_study
+
+    code = 0
+    for path in args.study:
+        try:
+            study = load_study(path)
+        except AblateError as e:
+            print(str(e), file=sys.stderr)
+            code = 2
+            continue
+        arms = study.arms()
+        print(f"{path}: study '{study.name}' ({study.design.name}, model {study.model.name}, "
+              f"data {study.data.name}, hash {study.study_hash[:12]})")
+        for arm in arms:
+            print(f"  {arm.name}")
+        print(f"{len(arms)} arms x {len(study.seeds)} seeds = {len(arms) * len(study.seeds)} cells")
+    return code
+
+
+def cmd_run(args) -> int:
+    from ablate.runner import run_study
+    from ablate.study import load_study
+
+    if args.workers < 1:
+        raise AblateError(f"--workers must be at least 1 (given: {args.workers})")
+    study = load_study(args.study)
+    s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
+                  report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
+                  study_text=Path(args.study).read_text(encoding="utf-8"), fresh=args.fresh,
+                  retry_failed=args.retry_failed)
+    print(f"study '{study.name}': {s.finished}/{s.total} cells finished, {len(s.failed)} failed, "
+          f"{s.ran_now} run now")
+    for cid, reason in s.failed.items():
+        print(f"  failed {cid}: {reason.splitlines()[0] if reason else ''}")
+    if s.report:
+        print(f"report: {s.report}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ablate.report import build_report
+    from ablate.runner import report_slug
+    from ablate.tracking import resolve_uri
+
+    name = args.study
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        from ablate.study import load_study
+
+        name = load_study(name).name
+    out = build_report(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name))
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from ablate.data import DATASETS
+    from ablate.design import DESIGNS
+    from ablate.models import MODELS
+    from ablate.regularizers import REGULARIZERS
+
+    tables = {"regularizers": REGULARIZERS, "models": MODELS, "datasets": DATASETS, "designs": DESIGNS}
+    for title, reg in tables.items():
+        if args.what and args.what != title:
+            continue
+        print(f"{title}:")
+        for name in reg.names():
+            entry = reg.get(name)
+            extra = ""
+            if title == "regularizers":
+                extra = f" [models: {', '.join(sorted(entry.applies_to))}]"
+            print(f"  {name:<18} {getattr(entry, 'summary', '')}{extra}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    import torch
+
+    from ablate import search
+    from ablate.study import load_study
+    from ablate.tracking import Tracker
+
+    study = load_study(args.study)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tracker = Tracker(args.tracking_uri)
+    parent = tracker.find_parent(study)
+    if parent is None:
+        raise AblateError(f"study '{study.name}' has no parent run in {tracker.uri}: start it with "
+                          f"`ablate run {args.study}` first (same --tracking-uri)")
+    storage = search.open_storage(search.resolve_storage(args.storage))
+    try:
+        ostudy = search.open_study(study, storage, create=False)
+    except KeyError:
+        raise AblateError(f"study '{study.name}' is not in the Optuna storage {args.storage!r}: start it with "
+                          f"`ablate run` first") from None
+    n = search.run_cells(study, ostudy, tracker, parent, emit=None)
+    print(f"worker ran {n} cell(s) of '{study.name}'")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from ablate.tracking import resolve_uri
+
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", resolve_uri(args.tracking_uri),
+           "--host", args.host, "--port", str(args.port)]
+    print("starting:", " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    os.execv(sys.executable, cmd)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
+            "worker": cmd_worker, "ui": cmd_ui}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Datasets live in memory as tensors; a dataset entry turns typed params into a ``Data`` bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from ablate.registry import Registry
+
+
+class DataParams(BaseModel):
+    """Fields every dataset accepts; a dataset adds its own by subclassing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    batch_size: int = Field(128, ge=1, le=65536)
+    split_seed: int = Field(0, ge=0, description="fixes the train/val split for every cell of the study")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model builder needs to know about the data."""
+
+    kind: Literal["image", "text"]
+    num_classes: int
+    in_channels: int = 0  # images
+    image_size: tuple[int, int] = (0, 0)  # images (H, W)
+    vocab_size: int = 0  # text
+    max_len: int = 0  # text
+    pad_id: int = 0  # text
+    class_names: tuple[str, ...] = ()
+
+
+@dataclass
+class Data:
+    """Train/val/test tensors. Images: uint8 NCHW + per-channel mean/std (0-1 scale). Text: int64 ids."""
+
+    spec: DataSpec
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    mean: Tensor | None = None  # (C,) images only
+    std: Tensor | None = None
+
+
+class Dataset:
+    """A registered dataset: ``Params`` (subclass of DataParams) and ``load(params) -> Data``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["image", "text"]]
+    Params: ClassVar[type[DataParams]] = DataParams
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def load(cls, params: DataParams) -> Data:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+DATASETS: Registry[type[Dataset]] = Registry("dataset")

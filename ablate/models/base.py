@@ -1,0 +1,34 @@
+"""Model builders are registered classes with typed knobs; regularizers add architectural kwargs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from ablate.data.base import DataSpec
+from ablate.registry import Registry
+
+
+class ModelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+
+
+class ModelBuilder:
+    """``build(params, spec, **reg_kwargs)``: reg_kwargs come from the active regularizers' model_kwargs()."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # what Regularizer.applies_to refers to
+    Params: ClassVar[type[ModelParams]] = ModelParams
+    data_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+    reg_kwargs: ClassVar[frozenset[str]] = frozenset()  # the architectural knobs regularizers may set
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:  # pragma: no cover
+        raise NotImplementedError
+
+
+MODELS: Registry[type[ModelBuilder]] = Registry("model")

@@ -1,0 +1,99 @@
+"""Training-procedure regularizers: early stopping, gradient clipping, learning-rate schedules."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Literal
+
+import torch
+from pydantic import AliasChoices, Field
+from torch import nn
+
+from ablate.regularizers.base import REGULARIZERS, Params, Regularizer, TrainState
+
+
+class EarlyStoppingParams(Params):
+    patience_epochs: int = Field(
+        5, ge=1, le=1000, validation_alias=AliasChoices("patience_epochs", "patience"),
+        description="epochs without improvement before stopping",
+    )
+    min_delta: float = Field(0.001, ge=0.0, le=10.0, description="smallest val_loss decrease that counts")
+    restore_best: bool = Field(True, description="load the best epoch's weights before testing")
+
+
+@REGULARIZERS.register()
+class EarlyStopping(Regularizer):
+    """Watches val_loss; unlike the seed's version it restores the best weights before the test pass."""
+
+    name = "early_stopping"
+    Params = EarlyStoppingParams
+    summary = "stop when val_loss has not improved by min_delta for patience epochs; restore best weights"
+
+    def on_train_start(self, state: TrainState) -> None:
+        self.best, self.best_epoch, self.best_weights = math.inf, 0, None
+
+    def on_epoch_end(self, state: TrainState) -> bool:
+        loss = state.metrics["val_loss"]
+        if loss < self.best - self.params.min_delta:
+            self.best, self.best_epoch = loss, state.epoch
+            if self.params.restore_best:
+                self.best_weights = copy.deepcopy(state.model.state_dict())
+            return False
+        if state.epoch - self.best_epoch >= self.params.patience_epochs:
+            state.stop_reason = f"early stopping: no val_loss gain for {self.params.patience_epochs} epochs"
+            return True
+        return False
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.best_weights is not None:
+            state.model.load_state_dict(self.best_weights)
+            state.extras["restored_epoch"] = self.best_epoch
+
+
+class GradClipParams(Params):
+    max_norm: float = Field(1.0, gt=0.0, le=1e6, description="clip the global gradient L2 norm to this")
+
+
+@REGULARIZERS.register()
+class GradClip(Regularizer):
+    name = "grad_clip"
+    Params = GradClipParams
+    summary = "clip the global gradient norm after backward"
+
+    def after_backward(self, model: nn.Module) -> None:
+        # foreach=True keeps this one fused kernel per dtype/device and never syncs the host
+        nn.utils.clip_grad_norm_(model.parameters(), self.params.max_norm, foreach=True)
+
+
+class LRScheduleParams(Params):
+    kind: Literal["reduce_on_plateau", "cosine"] = Field("reduce_on_plateau", description="schedule type")
+    patience_epochs: int = Field(
+        2, ge=0, le=1000, validation_alias=AliasChoices("patience_epochs", "patience"),
+        description="reduce_on_plateau: epochs without val_loss gain before cutting the lr",
+    )
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="reduce_on_plateau: lr multiplier")
+    min_lr: float = Field(0.0, ge=0.0, description="floor for the lr")
+
+
+@REGULARIZERS.register()
+class LRSchedule(Regularizer):
+    name = "lr_schedule"
+    Params = LRScheduleParams
+    summary = "reduce_on_plateau (on val_loss) or cosine annealing over the planned epochs, stepped per epoch"
+
+    def on_train_start(self, state: TrainState) -> None:
+        p, opt = self.params, state.optimizer
+        if p.kind == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=state.epochs, eta_min=p.min_lr)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="min", factor=p.factor, patience=p.patience_epochs, min_lr=p.min_lr
+            )
+
+    def on_epoch_end(self, state: TrainState) -> bool:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(state.metrics["val_loss"])
+        else:
+            self.scheduler.step()
+        return False

@@ -1,0 +1,175 @@
+"""The only module that imports mlflow: experiment per study, parent run per study, child run per cell.
+
+Writes go through MlflowClient with explicit run ids (no fluent global state), so several worker processes
+can log at once, and each epoch is one log_batch call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from ablate.study import Cell, Study
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+_VERSIONED = ("ablate", "torch", "torchvision", "mlflow", "optuna", "pandas", "numpy", "scipy", "pydantic")
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    def __init__(self, uri: str | None = None):
+        self.uri = resolve_uri(uri)
+        self.client = MlflowClient(self.uri)
+
+    def experiment_id(self, study: Study, create: bool = True) -> str | None:
+        """Creating the store happens here, once, in the parent process (never concurrently in workers)."""
+        exp = self.client.get_experiment_by_name(study.name)
+        if exp is not None:
+            return exp.experiment_id
+        if not create:
+            return None
+        location = None
+        if self.uri.startswith("sqlite:") or "://" not in self.uri:
+            location = (Path.cwd() / ARTIFACT_DIR).resolve().as_uri()
+        return self.client.create_experiment(study.name, artifact_location=location)
+
+    def find_parent(self, study: Study) -> str | None:
+        exp_id = self.experiment_id(study, create=False)
+        if exp_id is None:
+            return None
+        runs = self.client.search_runs([exp_id], "tags.`ablate.role` = 'parent'", max_results=50,
+                                       order_by=["attributes.start_time DESC"])
+        return runs[0].info.run_id if runs else None
+
+    def parent_hash(self, run_id: str) -> str | None:
+        return self.client.get_run(run_id).data.tags.get("ablate.study_hash")
+
+    def start_parent(self, study: Study, study_text: str | None = None) -> str:
+        """Find the study's parent run again (resume) or create it with provenance and the study file."""
+        exp_id = self.experiment_id(study)
+        found = self.find_parent(study)
+        if found:
+            return found
+        arms = study.arms()
+        tags = {
+            "ablate.role": "parent", "ablate.study": study.name, "ablate.study_hash": study.study_hash,
+            "ablate.description": study.description[:5000], "ablate.design": study.design.name,
+            "ablate.metric": study.metric.name, "ablate.direction": study.metric.resolved_direction,
+            "ablate.arms": json.dumps([a.name for a in arms]),
+            "ablate.factors": json.dumps([f.name for f in study.factors]),
+            "ablate.seeds": json.dumps(list(study.seeds)), "ablate.model": study.model.name,
+            "ablate.dataset": study.data.name, "ablate.precision": study.train.precision,
+            "git.commit": git_commit(), "ablate.versions": json.dumps(versions()),
+            "ablate.machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores {platform.system()}",
+            "ablate.created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "mlflow.runName": study.name,
+        }
+        run = self.client.create_run(exp_id, tags=tags, run_name=study.name)
+        shared = study.cells()[0].flat_params()  # model/data/train settings are the same in every cell
+        params = {k: v for k, v in shared.items() if k.split(".")[0] in ("model", "data", "train")}
+        self._log_params(run.info.run_id, {**params, "n_arms": len(arms), "n_cells": len(arms) * len(study.seeds)})
+        self.client.log_text(run.info.run_id, study_text or json.dumps(study.canonical(), indent=2), "study.yaml")
+        self.client.log_dict(run.info.run_id, study.canonical(), "resolved_study.json")
+        return run.info.run_id
+
+    def start_cell(self, parent_id: str, cell: Cell, trial_number: int, phase: str = "ablate") -> str:
+        study = cell.study
+        exp_id = self.client.get_run(parent_id).info.experiment_id
+        on = cell.arm.on(study.factors)
+        tags = {
+            "mlflow.parentRunId": parent_id, "ablate.role": "cell", "ablate.study": study.name,
+            "ablate.study_hash": study.study_hash, "ablate.arm": cell.arm.name, "ablate.seed": str(cell.seed),
+            "ablate.phase": phase, "ablate.cell_id": cell.cell_id, "optuna.trial_number": str(trial_number),
+            "git.commit": git_commit(), "ablate.worker": f"{platform.node()}:{os.getpid()}",
+            **{f"ablate.factors.{k}": "on" if v else "off" for k, v in on.items()},
+        }
+        run = self.client.create_run(exp_id, tags=tags, run_name=cell.cell_id)
+        self._log_params(run.info.run_id, cell.flat_params())
+        return run.info.run_id
+
+    def finish(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+        if reason:
+            self.client.set_tag(run_id, "ablate.failure", reason[:5000])
+        self.client.set_terminated(run_id, status=status)
+
+    def logger(self, run_id: str) -> MlflowLogger:
+        return MlflowLogger(self.client, run_id)
+
+    def cell_runs(self, parent_id: str, status: str | None = None) -> list:
+        """Child runs of a parent (any phase), newest first."""
+        exp_id = self.client.get_run(parent_id).info.experiment_id
+        filt = f"tags.`mlflow.parentRunId` = '{parent_id}'"
+        if status:
+            filt += f" and attributes.status = '{status}'"
+        return self.client.search_runs([exp_id], filt, max_results=50_000)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def _log_params(self, run_id: str, params: dict) -> None:
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+
+class MlflowLogger:
+    """train.Logger over one MLflow run: one log_batch per epoch, never per step."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
+        self.last_epoch = 0
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        ts = _now_ms()
+        self.last_epoch = epoch
+        batch = [Metric(k, float(v), ts, epoch) for k, v in metrics.items()]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000], synchronous=True)
+
+    def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None:
+        ts = _now_ms()
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, self.last_epoch)
+                                                    for k, v in metrics.items()])
+        for name, obj in artifacts.items():
+            self.client.log_dict(self.run_id, obj, name)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+

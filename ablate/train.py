@@ -1,0 +1,226 @@
+"""fit(cell, logger): one cell, trained by a plain PyTorch loop. No mlflow or optuna here.
+
+Determinism: the cell's seed fixes the init, the batch order, augmentation and dropout masks, and it is the
+same seed in every arm, so arms pair by seed. Speed: the data is already a tensor on the device; a batch is
+an index slice; nothing in the step loop copies to the host (loss sums stay on the device until epoch end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ablate.data import DATASETS, Data
+from ablate.errors import CellFailed
+from ablate.metrics import expected_calibration_error, weight_histogram, weight_stats
+from ablate.models import MODELS
+from ablate.regularizers import Regularizer, TrainState, penalized_parameters
+from ablate.study import Cell
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+class Logger(Protocol):
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
+    def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None: ...
+
+
+class NullLogger:
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None:
+        pass
+
+
+@dataclass
+class FitResult:
+    final: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str | None = None
+
+
+def resolve_device(choice: str = "auto") -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+class Batches:
+    """Normalizes on the device, once per batch; keeps uint8 storage so the dataset stays small."""
+
+    def __init__(self, data: Data, device: torch.device, channels_last: bool):
+        self.image = data.spec.kind == "image"
+        self.device, self.channels_last = device, channels_last
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        self.x = {k: move(getattr(data, f"x_{k}")) for k in ("train", "val", "test")}
+        self.y = {k: move(getattr(data, f"y_{k}")) for k in ("train", "val", "test")}
+        if self.image:
+            self.scale = (1.0 / (255.0 * data.std)).to(device).view(1, -1, 1, 1)
+            self.shift = (data.mean / data.std).to(device).view(1, -1, 1, 1)
+
+    def prepare(self, x: Tensor) -> Tensor:
+        if not self.image:
+            return x
+        x = x.float().mul_(self.scale).sub_(self.shift)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def build_model(cell: Cell, data: Data, regs: list[Regularizer]) -> nn.Module:
+    kwargs: dict = {}
+    for r in regs:
+        kwargs.update(r.model_kwargs())
+    return MODELS.get(cell.study.model.name).build(cell.study.model, data.spec, **kwargs)
+
+
+def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> torch.optim.Optimizer:
+    """Two groups: regularizer optimizer settings (weight decay) touch only the penalized weights."""
+    t = cell.study.train
+    extra: dict = {}
+    for r in regs:
+        extra.update(r.optimizer_kwargs())
+    decayed = {id(p) for p in penalized_parameters(model)}
+    groups = [{"params": [p for p in model.parameters() if id(p) in decayed], **extra},
+              {"params": [p for p in model.parameters() if id(p) not in decayed]}]
+    kw = {"momentum": t.momentum} if t.optimizer == "sgd" else {}
+    return OPTIMIZERS[t.optimizer](groups, lr=t.lr, **kw)
+
+
+def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int], None] | None = None,
+        device: torch.device | None = None) -> FitResult:
+    """Train one cell; raise CellFailed('diverged at epoch k') on a non-finite loss."""
+    study, logger = cell.study, logger or NullLogger()
+    device = device or resolve_device(study.train.device)
+    torch.manual_seed(cell.seed)
+    data = DATASETS.get(study.data.name).load(study.data)
+    regs = cell.regularizers()
+    builder = MODELS.get(study.model.name)
+    cl = study.train.channels_last
+    channels_last = (getattr(builder, "channels_last", False) if cl is None else cl) and data.spec.kind == "image"
+    model = build_model(cell, data, regs).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if study.train.compile else model
+    optimizer = build_optimizer(cell, model, regs)
+    loss_kw: dict = {}
+    for r in regs:
+        loss_kw.update(r.loss_kwargs())
+    batches = Batches(data, device, channels_last)
+    gen = torch.Generator(device=device).manual_seed(cell.seed)
+    n_train, bs = len(batches.y["train"]), study.data.batch_size
+    state = TrainState(model=model, optimizer=optimizer, epochs=study.train.epochs,
+                       steps_per_epoch=math.ceil(n_train / bs))
+    amp = _autocast(device, study.train.precision)
+    # train metrics are measured in eval mode on a fixed train subset as large as val, so gap_acc and
+    # overfit_ratio compare like with like (a running loss under dropout/augmentation would flatter val)
+    probe = torch.randperm(n_train, generator=torch.Generator().manual_seed(cell.seed))[: len(batches.y["val"])]
+    probe = probe.to(device)
+    for r in regs:
+        r.on_train_start(state)
+    history: list[dict[str, float]] = []
+    for epoch in range(1, study.train.epochs + 1):
+        t0 = time.perf_counter()
+        fit_loss = _train_epoch(net, model, batches, regs, optimizer, gen, bs, amp, loss_kw)
+        if not math.isfinite(fit_loss):
+            raise CellFailed(f"diverged at epoch {epoch}", epoch)
+        m = _epoch_metrics(net, batches, probe, study.train.eval_batch_size, amp)
+        m.update(weight_stats(model), fit_loss=fit_loss, lr=optimizer.param_groups[0]["lr"])
+        if not all(math.isfinite(m[k]) for k in ("train_loss", "val_loss")):
+            raise CellFailed(f"diverged at epoch {epoch}", epoch)
+        state.epoch, state.metrics = epoch, m
+        stop = [r.on_epoch_end(state) for r in regs]  # every hook runs, even after one says stop
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        m["epoch_seconds"] = time.perf_counter() - t0
+        history.append(m)
+        logger.log_epoch(epoch, m)
+        if on_epoch:
+            on_epoch(epoch, study.train.epochs)
+        if any(stop):
+            break
+    for r in regs:
+        r.on_train_end(state)
+    final = _final_metrics(net, batches, history, state, study.train.eval_batch_size, amp)
+    logger.log_final(final, {"weights.json": weight_histogram(model)})
+    return FitResult(final, history, state.stop_reason)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def _train_epoch(net, model, batches: Batches, regs, optimizer, gen, bs, amp, loss_kw) -> float:
+    net.train()
+    x_all, y_all = batches.x["train"], batches.y["train"]
+    n = len(y_all)
+    perm = torch.randperm(n, generator=gen, device=gen.device)
+    total = torch.zeros((), device=x_all.device)
+    penalizers = [r for r in regs if type(r).penalty is not Regularizer.penalty]
+    augmenters = [r for r in regs if type(r).augment is not Regularizer.augment]
+    clippers = [r for r in regs if type(r).after_backward is not Regularizer.after_backward]
+    for start in range(0, n, bs):
+        idx = perm[start:start + bs]
+        x, y = batches.prepare(x_all[idx]), y_all[idx]
+        for r in augmenters:
+            x, y = r.augment(x, y, gen)
+        with amp():
+            loss = F.cross_entropy(net(x), y, **loss_kw)
+        loss = loss.float()
+        for r in penalizers:
+            loss = loss + r.penalty(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for r in clippers:
+            r.after_backward(model)
+        optimizer.step()
+        total += loss.detach() * len(y)
+    return float(total) / n  # the one host sync of the epoch's training part
+
+
+@torch.inference_mode()
+def _evaluate(net, batches: Batches, x: Tensor, y: Tensor, eval_bs: int, amp) -> tuple[Tensor, Tensor]:
+    """Returns (summed loss, correct count, probs) without leaving the device."""
+    net.eval()
+    loss = torch.zeros((), device=y.device)
+    probs = []
+    for s in range(0, len(y), eval_bs):
+        with amp():
+            logits = net(batches.prepare(x[s:s + eval_bs])).float()
+        loss += F.cross_entropy(logits, y[s:s + eval_bs], reduction="sum")
+        probs.append(logits.softmax(dim=1))
+    return loss, torch.cat(probs)
+
+
+def _epoch_metrics(net, batches: Batches, probe: Tensor, eval_bs: int, amp) -> dict[str, float]:
+    tl, tp = _evaluate(net, batches, batches.x["train"][probe], batches.y["train"][probe], eval_bs, amp)
+    vl, vp = _evaluate(net, batches, batches.x["val"], batches.y["val"], eval_bs, amp)
+    ty, vy = batches.y["train"][probe], batches.y["val"]
+    host = torch.stack([tl / len(ty), (tp.argmax(1) == ty).float().mean(),
+                        vl / len(vy), (vp.argmax(1) == vy).float().mean()]).tolist()
+    train_loss, train_acc, val_loss, val_acc = host
+    return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+            "gap_acc": train_acc - val_acc, "overfit_ratio": val_loss / max(train_loss, 1e-12)}
+
+
+def _final_metrics(net, batches, history, state: TrainState, eval_bs, amp) -> dict[str, float]:
+    loss, probs = _evaluate(net, batches, batches.x["test"], batches.y["test"], eval_bs, amp)
+    y = batches.y["test"]
+    best = max(range(len(history)), key=lambda i: history[i]["val_acc"])
+    return {
+        "test_loss": float(loss) / len(y),
+        "test_acc": float((probs.argmax(1) == y).float().mean()),
+        "ece": expected_calibration_error(probs, y, bins=15),
+        "best_val_acc": history[best]["val_acc"],
+        "best_epoch": float(best + 1),
+        "stopped_epoch": float(state.epoch),
+    }

@@ -1,0 +1,176 @@
+"""Field-by-field validation of a parsed study file; every problem is collected with its path.
+
+Kept apart from study.py so the Study types stay small; this module knows the rules that span registries
+(a regularizer must apply to the model and the data, a factor cannot also be in `always`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ablate.data import DATASETS
+from ablate.design import DESIGNS, Factor
+from ablate.errors import StudyError, UnknownName
+from ablate.models import MODELS
+from ablate.regularizers import REGULARIZERS
+from ablate.study import MAX_CELLS, RawStudy, Study, problems_from
+
+Problems = list[tuple[str, str, object]]
+
+
+def build_study(raw: object, source: str) -> Study:
+    problems: Problems = []
+    if not isinstance(raw, dict):
+        raise StudyError(source, [("", "a study must be a YAML mapping (key: value lines)", raw)])
+    raw = dict(raw)
+    if isinstance(raw.get("design"), str):
+        raw["design"] = {"name": raw["design"]}
+    try:
+        rs = RawStudy.model_validate(raw)
+    except ValidationError as e:
+        _check_sections(raw, problems)  # report the registry problems too, not only the first layer
+        raise StudyError(source, problems_from(e) + problems) from None
+
+    builder, model = _entry(MODELS, rs.model, "model", problems)
+    dataset, data = _entry(DATASETS, rs.data, "data", problems)
+    factors = tuple(_factor(n, v, f"factors.{n}", problems) for n, v in rs.factors.items())
+    always = tuple((n, lv.levels[-1]) for n, v in rs.always.items()
+                   if (lv := _factor(n, v, f"always.{n}", problems, two_level_only=True)))
+    factors = tuple(f for f in factors if f is not None)
+    for name in rs.always:
+        if name in rs.factors:
+            problems.append((f"always.{name}", "a regularizer is either a factor or always on, not both", name))
+    if builder and dataset:
+        _check_fit(builder, dataset, rs, problems)
+    _check_design(rs, problems)
+    if problems:
+        raise StudyError(source, problems)
+
+    seeds = tuple(range(rs.seeds)) if isinstance(rs.seeds, int) else tuple(rs.seeds)
+    study = Study(name=rs.name, description=rs.description, model=model, data=data, train=rs.train,
+                  metric=rs.metric, factors=factors, always=always, design=rs.design, seeds=seeds,
+                  tune=rs.tune, source=source)
+    _check_arms(study, problems)
+    if problems:
+        raise StudyError(source, problems)
+    return study
+
+
+def _check_sections(raw: dict, problems: Problems) -> None:
+    for registry, field in ((MODELS, "model"), (DATASETS, "data")):
+        if isinstance(raw.get(field), dict):
+            _entry(registry, raw[field], field, problems)
+    for section in ("factors", "always"):
+        if isinstance(raw.get(section), dict):
+            for name, value in raw[section].items():
+                _factor(str(name), value, f"{section}.{name}", problems)
+
+
+def _entry(registry, spec: dict[str, Any], field: str, problems: Problems):
+    name = spec.get("name")
+    if not isinstance(name, str):
+        problems.append((f"{field}.name", f"a {registry.kind} name is required (one of: "
+                         f"{', '.join(registry.names())})", name))
+        return None, None
+    try:
+        entry = registry.get(name)
+    except UnknownName as e:
+        problems.append((f"{field}.name", str(e), name))
+        return None, None
+    try:
+        return entry, entry.Params.model_validate(spec)
+    except ValidationError as e:
+        problems.extend(problems_from(e, field))
+        return entry, None
+
+
+def _factor(name: str, value: Any, path: str, problems: Problems, two_level_only: bool = False):
+    try:
+        reg = REGULARIZERS.get(name)
+    except UnknownName as e:
+        problems.append((path, str(e), name))
+        return None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        problems.append((path, f"the settings of '{name}' must be a mapping (use {{}} for none)", value))
+        return None
+    try:
+        params = reg.Params.model_validate(value)
+    except ValidationError as e:
+        problems.extend(problems_from(e, path))
+        return None
+    return Factor(name, (None, params))
+
+
+def _check_fit(builder, dataset, rs: RawStudy, problems: Problems) -> None:
+    """Regularizers must apply to the model family and the data kind; the model must take the data."""
+    if dataset.kind not in builder.data_kinds:
+        problems.append(("model.name", f"model '{builder.name}' takes {sorted(builder.data_kinds)} data, "
+                         f"but dataset '{dataset.name}' is {dataset.kind}", builder.name))
+    for section in ("factors", "always"):
+        for name in getattr(rs, section):
+            if name not in REGULARIZERS:
+                continue
+            reg = REGULARIZERS.get(name)
+            if builder.family not in reg.applies_to:
+                problems.append((f"{section}.{name}", f"regularizer '{name}' does not apply to model "
+                                 f"'{builder.name}' (it applies to: {', '.join(sorted(reg.applies_to))})", name))
+            elif dataset.kind not in reg.data_kinds:
+                problems.append((f"{section}.{name}", f"regularizer '{name}' does not apply to {dataset.kind} "
+                                 f"data (dataset '{dataset.name}')", name))
+
+
+def _check_design(rs: RawStudy, problems: Problems) -> None:
+    d = rs.design
+    if d.name == "explicit":
+        if not d.arms:
+            problems.append(("design.arms", "the explicit design needs a non-empty list of arms", d.arms))
+            return
+        seen = set()
+        for i, arm in enumerate(d.arms):
+            for name in arm:
+                if name not in rs.factors:
+                    hint = str(UnknownName("factor", name, list(rs.factors)))
+                    problems.append((f"design.arms.{i}", f"an arm may only list the study's factors: {hint}", name))
+            key = frozenset(arm)
+            if key in seen:
+                problems.append((f"design.arms.{i}", "arms must be distinct", list(arm)))
+            if len(set(arm)) != len(arm):
+                problems.append((f"design.arms.{i}", "an arm lists each factor at most once", list(arm)))
+            seen.add(key)
+    elif d.arms is not None:
+        problems.append(("design.arms", f"only the explicit design takes arms (design is '{d.name}')", d.arms))
+
+
+def _check_arms(study: Study, problems: Problems) -> None:
+    try:
+        arms = study.arms()
+    except ValueError as e:
+        problems.append(("design", str(e), study.design.name))
+        return
+    n = len(arms) * len(study.seeds)
+    if n > MAX_CELLS:
+        problems.append(("design", f"a study may have at most {MAX_CELLS} cells (arms x seeds)",
+                         f"{len(arms)} arms x {len(study.seeds)} seeds = {n}"))
+    builder = MODELS.get(study.model.name)
+    for arm in arms[:1] + [a for a in arms if all(i == len(f.levels) - 1 for f, i in zip(study.factors, a.levels))]:
+        _check_kwargs(study, builder, arm, problems)
+
+
+def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:
+    from ablate.study import Cell
+
+    seen: dict[str, str] = {}
+    for reg in Cell(study, arm, study.seeds[0]).regularizers():
+        for key in reg.model_kwargs():
+            if key not in builder.reg_kwargs:
+                problems.append((f"factors.{reg.name}", f"model '{builder.name}' has no '{key}' knob for "
+                                 f"regularizer '{reg.name}'", key))
+            elif key in seen:
+                problems.append((f"factors.{reg.name}", f"'{reg.name}' and '{seen[key]}' both set the model's "
+                                 f"'{key}'", key))
+            seen[key] = reg.name
+
