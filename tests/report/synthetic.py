@@ -1,0 +1,164 @@
+"""Write a synthetic study into a real MLflow store, in exactly the layout `ablate/tracking.py` writes.
+
+No training happens: metrics follow a planted model (metric = base + sum of effects of the factors that are
+on + seed noise) so report and statistics tests know the right answer. The store is real (SQLite + local
+artifacts through MlflowClient), never a mock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+
+@dataclass
+class SyntheticStudy:
+    name: str = "synthetic"
+    factors: tuple[str, ...] = ("l2", "dropout")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 5
+    design: str = "full_factorial"
+    effects: dict[str, float] = field(default_factory=lambda: {"l2": 0.02, "dropout": 0.0})
+    base: float = 0.80
+    noise: float = 0.005
+    failures: dict[tuple[str, int], str] = field(default_factory=dict)  # (arm, seed) -> reason
+    killed_then_finished: tuple[str, int] | None = None
+    description: str = "A synthetic study for tests"
+    arms: list[str] | None = None  # default: every combination of factors (full factorial)
+
+    def arm_list(self) -> list[tuple[str, dict[str, bool]]]:
+        if self.arms is not None:
+            return [(a, {f: f in a.split("+") for f in self.factors}) for a in self.arms]
+        out = []
+        for bits in itertools.product([False, True], repeat=len(self.factors)):
+            on = {f: b for f, b in zip(self.factors, bits, strict=True)}
+            name = "+".join(f for f in self.factors if on[f]) or "baseline"
+            out.append((name, on))
+        return sorted(out, key=lambda a: (sum(a[1].values()), a[0] != "baseline"))
+
+
+def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str, str]:
+    """Populate the store; returns {"parent": run_id, "<arm>/seed<k>": run_id, ...}."""
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(spec.name)
+    exp_id = (
+        exp.experiment_id if exp else client.create_experiment(spec.name, artifact_location=artifact_root)
+    )
+    arms = spec.arm_list()
+    parent = client.create_run(
+        exp_id,
+        run_name=spec.name,
+        tags={
+            "ablate.role": "parent",
+            "ablate.study": spec.name,
+            "ablate.study_hash": "abc123def456",
+            "ablate.description": spec.description,
+            "ablate.design": spec.design,
+            "ablate.metric": "test_acc",
+            "ablate.direction": "maximize",
+            "ablate.arms": json.dumps([a for a, _ in arms]),
+            "ablate.factors": json.dumps(list(spec.factors)),
+            "ablate.seeds": json.dumps(list(spec.seeds)),
+            "ablate.model": "cnn",
+            "ablate.dataset": "digits",
+            "git.commit": "0123456789abcdef",
+            "ablate.versions": json.dumps({"torch": "2.14.1", "mlflow": "3.17.2"}),
+            "ablate.machine": "test-host (2 cores, cpu)",
+            "ablate.created": "2026-01-01T00:00:00",
+            "ablate.precision": "fp32",
+        },
+    )
+    pid = parent.info.run_id
+    client.log_batch(
+        pid, params=[Param("train.epochs", str(spec.epochs)), Param("seeds", str(len(spec.seeds)))]
+    )
+    client.log_text(pid, f"name: {spec.name}\n", "study.yaml")
+    ids = {"parent": pid}
+    for arm, on in arms:
+        for seed in spec.seeds:
+            if spec.killed_then_finished == (arm, seed):
+                _write_cell(client, exp_id, pid, spec, arm, on, seed, status="KILLED", reason="interrupted")
+            reason = spec.failures.get((arm, seed))
+            status = "FAILED" if reason else "FINISHED"
+            ids[f"{arm}/seed{seed}"] = _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason)
+    client.set_terminated(pid)
+    return ids
+
+
+def _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason=None) -> str:
+    cell_id = f"{arm}/seed{seed}"
+    tags = {
+        "mlflow.parentRunId": pid,
+        "ablate.role": "cell",
+        "ablate.study": spec.name,
+        "ablate.study_hash": "abc123def456",
+        "ablate.arm": arm,
+        "ablate.seed": str(seed),
+        "ablate.phase": "ablate",
+        "ablate.cell_id": cell_id,
+        "optuna.trial_number": str(seed),
+        "git.commit": "0123456789abcdef",
+    }
+    tags.update({f"ablate.factors.{f}": "on" if on[f] else "off" for f in spec.factors})
+    if reason:
+        tags["ablate.failure"] = reason
+    run = client.create_run(exp_id, run_name=cell_id, tags=tags)
+    rid = run.info.run_id
+    rng = np.random.default_rng(seed * 1000 + sum(ord(c) for c in arm))
+    shift = sum(spec.effects.get(f, 0.0) for f in spec.factors if on[f])
+    params = [Param("seed", str(seed)), Param("train.epochs", str(spec.epochs)), Param("model.width", "8")]
+    params += [Param(f"reg.{f}.strength", "0.1") for f in spec.factors if on[f]]
+    epochs = spec.epochs if status == "FINISHED" else 2
+    ts = int(time.time() * 1000)
+    metrics = []
+    l2_on = on.get("l2", False)
+    for e in range(1, epochs + 1):
+        train_loss = 2.0 * math.exp(-0.5 * e) + 0.05
+        val_loss = train_loss * (1.1 + 0.05 * e * (0.3 if l2_on else 1.0)) + 0.01 * rng.standard_normal()
+        l2 = 5.0 + e * (0.2 if l2_on else 0.6)
+        values = {
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "train_acc": 1 - train_loss / 3,
+            "val_acc": 1 - val_loss / 3,
+            "l1_norm": 40 * l2,
+            "l2_norm": l2,
+            "norm/conv1.weight": l2 / 2,
+            "norm/fc.weight": l2 / 3,
+            "sparsity": 0.01 * e,
+            "lr": 1e-3,
+            "epoch_seconds": 0.5,
+        }
+        values["gap_acc"] = values["train_acc"] - values["val_acc"]
+        values["overfit_ratio"] = val_loss / train_loss
+        metrics += [Metric(k, float(v), ts, e) for k, v in values.items()]
+    if status == "FINISHED":
+        test_acc = spec.base + shift + spec.noise * rng.standard_normal()
+        final = {
+            "test_acc": test_acc,
+            "test_loss": 1 - test_acc,
+            "best_val_acc": test_acc - 0.01,
+            "best_epoch": epochs,
+            "stopped_epoch": epochs,
+            "ece": 0.03,
+        }
+        metrics += [Metric(k, float(v), ts, epochs) for k, v in final.items()]
+        edges = np.linspace(-0.5, 0.5, 21)
+        counts = np.histogram(rng.normal(0, 0.05 if l2_on else 0.15, 2000), edges)[0]
+        weights = {
+            "edges": edges.tolist(),
+            "counts": counts.tolist(),
+            "layers": {"conv1.weight": {"edges": edges.tolist(), "counts": counts.tolist()}},
+        }
+        client.log_dict(rid, weights, "weights.json")
+    client.log_batch(rid, metrics=metrics, params=params)
+    client.log_dict(rid, {"arm": arm, "seed": seed}, "config.json")
+    client.set_terminated(rid, status=status)
+    return rid

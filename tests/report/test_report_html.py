@@ -1,0 +1,106 @@
+"""The report file: self-contained, escaped, complete; logged to the parent run."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from conftest import XSS_NAME
+from mlflow.tracking import MlflowClient
+
+from ablate.report import plots
+from ablate.report.html import Section, build_report, redact_uri, render_report
+from ablate.report.results import load_results
+
+
+class _Collect(HTMLParser):
+    """Tags and attributes of a page, for counting images and table rows without a browser."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self.scripts += tag == "script"
+
+
+def _parse(text: str) -> _Collect:
+    parser = _Collect()
+    parser.feed(text)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def built(study_store, tmp_path_factory):
+    uri, spec, ids = study_store
+    out = tmp_path_factory.mktemp("report")
+    index = build_report("synthetic", uri, out)
+    return index, index.read_text(encoding="utf-8"), uri, ids
+
+
+def test_files_written(built):
+    index, _, _, _ = built
+    assert index.name == "index.html"
+    summary = (index.parent / "summary.csv").read_text()
+    assert summary.splitlines()[0].startswith("rank,arm,")
+    assert len(summary.splitlines()) == 1 + 4
+
+
+def test_one_inline_image_per_figure_and_nothing_remote(built):
+    _, text, _, _ = built
+    page = _parse(text)
+    images = [a["src"] for t, a in page.tags if t == "img"]
+    assert len(images) == len(plots.TRAINING_FIGURES)
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    links = [v for _, a in page.tags for k, v in a.items() if k in {"src", "href"} and v]
+    assert not [v for v in links if re.match(r"(https?:)?//", v)]
+
+
+def test_leaderboard_has_a_row_per_arm_and_sections(built):
+    _, text, _, _ = built
+    table = text.split('id="leaderboard-table"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 4
+    for anchor in ["summary", "leaderboard", "training", "failures"]:
+        assert f'id="{anchor}"' in text and f'href="#{anchor}"' in text
+    for fact in ["abc123def456", "0123456789abcdef", "test-host (2 cores, cpu)", "2.14.1"]:
+        assert fact in text
+
+
+def test_failed_cell_listed_with_reason_and_run_id(built):
+    _, text, _, ids = built
+    failures = text.split('id="failures"')[1]
+    assert "diverged at epoch 2" in failures and ids["dropout/seed2"] in failures
+
+
+def test_report_logged_to_parent_run(built):
+    _, _, uri, ids = built
+    names = {a.path for a in MlflowClient(uri).list_artifacts(ids["parent"], "report")}
+    assert names == {"report/index.html", "report/summary.csv"}
+
+
+def test_every_study_string_is_escaped(xss_store, tmp_path):
+    uri, spec, _ = xss_store
+    text = build_report(XSS_NAME, uri, tmp_path, log_artifacts=False).read_text(encoding="utf-8")
+    assert _parse(text).scripts == 0
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt; diverged" in text
+    assert "<img src=x" not in text and "&lt;b&gt;bold&lt;/b&gt; &amp;" in text
+
+
+def test_sections_are_a_pluggable_list(study_store, tmp_path):
+    uri, _, _ = study_store
+    results = load_results("synthetic", uri)
+
+    def extra(res):
+        return Section("tune", "Tune <phase>", "_summary.html", {"facts": [("trials", "12")], "versions": []})
+
+    text = render_report(results, tmp_path, sections=[extra]).read_text()
+    assert 'id="tune"' in text and "Tune &lt;phase&gt;" in text and 'id="leaderboard"' not in text
+
+
+def test_redact_uri_hides_passwords():
+    assert redact_uri("postgresql://bob:s3cret@db:5432/ml") == "postgresql://bob:***@db:5432/ml"
+    assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
