@@ -82,34 +82,40 @@ def augment_batch(
     return torch.where(flipped, x.flip(3), x).contiguous(memory_format=_memory_format(x))
 
 
-def _offsets(u: Tensor, choices: int) -> Tensor:
-    return (u * choices).long().clamp_(max=choices - 1)
-
-
 def _affine(x: Tensor, u: Tensor, crop: int, flip: bool, rotation: float, zoom: float) -> Tensor:
     """Rotation, zoom, flip and shift as one inverse affine map per image, sampled bilinearly once."""
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    u = u.to(work)
-    angle = (u[:, _ANGLE] * 2 - 1) * math.radians(rotation)
-    scale = 1 + (u[:, _SCALE] * 2 - 1) * zoom  # > 1 magnifies
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    mirror = torch.where(u[:, _FLIP] < 0.5, -1.0, 1.0).to(work) if flip else torch.ones_like(cos)
-    theta = torch.empty(n, 2, 3, dtype=work, device=x.device)
-    # output -> input coordinates, in [-1, 1] per axis; h/w factors keep rotations rigid on non-square images
-    theta[:, 0, 0] = cos * mirror
-    theta[:, 0, 1] = -sin * (h / w)
-    theta[:, 1, 0] = sin * (w / h) * mirror
-    theta[:, 1, 1] = cos
-    if crop:
-        span = 2 * crop + 1
-        theta[:, 0, 2] = (_offsets(u[:, _OX], span) - crop).to(work) * (2.0 / w)
-        theta[:, 1, 2] = (_offsets(u[:, _OY], span) - crop).to(work) * (2.0 / h)
-    else:
-        theta[:, :, 2] = 0
-    grid = F.affine_grid(theta, [n, x.shape[1], h, w], align_corners=False)
+    theta = _theta(u.to(work), h, w, crop, flip, rotation, zoom)
+    grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
     out = F.grid_sample(x.to(work), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.to(x.dtype).contiguous(memory_format=_memory_format(x))
+
+
+def _theta(u: Tensor, h: int, w: int, crop: int, flip: bool, rotation: float, zoom: float) -> Tensor:
+    """(N, 2, 3) output -> input maps in [-1, 1] coordinates per axis.
+
+    Written as few whole-batch ops, skipping the inactive ones: on a GPU this is launch-bound, not math-bound.
+    The h/w factors keep rotations rigid on non-square images; a mirror negates the x_out column.
+    """
+    inv = u[:, _SCALE].mul(2 * zoom).add_(1 - zoom).reciprocal_() if zoom else torch.ones_like(u[:, 0])
+    if rotation:
+        rad = math.radians(rotation)
+        angle = u[:, _ANGLE].mul(2 * rad).sub_(rad)
+        cos, sin = angle.cos().mul_(inv), angle.sin().mul_(inv)
+    else:
+        cos, sin = inv, torch.zeros_like(inv)
+    col_cos, col_sin = cos, sin * (w / h)
+    if flip:
+        mirror = (u[:, _FLIP] < 0.5).to(u.dtype).mul_(-2).add_(1)  # -1 flips, +1 keeps
+        col_cos, col_sin = col_cos * mirror, col_sin.mul_(mirror)
+    if crop:
+        span = 2 * crop + 1
+        shift = u[:, :2].mul(span).floor_().clamp_(max=span - 1).sub_(crop)  # pixels, columns (dy, dx)
+        tx, ty = shift[:, _OX] * (2.0 / w), shift[:, _OY] * (2.0 / h)
+    else:
+        tx = ty = torch.zeros_like(inv)
+    return torch.stack([col_cos, sin * (-h / w), tx, col_sin, cos, ty], dim=1).view(-1, 2, 3)
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
