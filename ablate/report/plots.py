@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ablate.report.results import Results
 
@@ -24,10 +25,12 @@ BAND_NOTE = "line: mean over seeds; band: ±1 std"
 def arm_palette(arms: list[str]) -> dict[str, tuple[float, float, float]]:
     """Arm -> RGB in design order; `baseline` is always dark grey, the reference every eye looks for."""
     others = [a for a in arms if a != "baseline"]
-    if len(others) <= 10:
-        colors = sns.color_palette("tab10", 10)
-    elif len(others) <= 20:  # tab20 pairs dark/light: all dark hues first, so early arms stay legible
-        pairs = sns.color_palette("tab20", 20)
+    # The tab palettes' greys are dropped: grey means baseline. tab20 pairs dark/light hues; all dark
+    # hues come first so the early (single-factor) arms stay legible.
+    if len(others) <= 9:
+        colors = [c for i, c in enumerate(sns.color_palette("tab10", 10)) if i != 7]
+    elif len(others) <= 18:
+        pairs = [c for i, c in enumerate(sns.color_palette("tab20", 20)) if i not in (14, 15)]
         colors = pairs[0::2] + pairs[1::2]
     else:
         colors = sns.color_palette("husl", len(others))
@@ -35,6 +38,11 @@ def arm_palette(arms: list[str]) -> dict[str, tuple[float, float, float]]:
     if "baseline" in arms:
         palette["baseline"] = BASELINE_COLOR
     return palette
+
+
+def ink(color) -> tuple[float, float, float]:
+    """The arm's color darkened for text: tab20's light hues are unreadable as title text on white."""
+    return tuple(0.7 * c for c in color[:3])
 
 
 @contextlib.contextmanager
@@ -65,6 +73,7 @@ def _grid(n_panels: int, ncols: int = 4, panel=(3.2, 2.4)) -> tuple[Figure, list
 
 
 def _draw_band(ax, band: pd.DataFrame, arm: str, color, **line) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     part = band[band["arm"] == arm].sort_values("epoch")
     if part.empty:
         return
@@ -106,7 +115,7 @@ def loss_curves(results: Results) -> Figure:
         for ax, arm in zip(axes, arms, strict=True):
             _draw_band(ax, train, arm, palette[arm], linestyle="--", label="train")
             _draw_band(ax, val, arm, palette[arm], linestyle="-", label="validation")
-            ax.set_title(arm, color=palette[arm], fontsize=9)
+            ax.set_title(arm, color=ink(palette[arm]), fontsize=9)
         axes[0].legend(fontsize=8)
         fig.supxlabel("epoch")
         fig.supylabel("loss")
@@ -184,26 +193,48 @@ def _legend_outside(fig: Figure, ax) -> None:
         )
 
 
-def pooled_histogram(histograms: list[dict], max_bins: int = 80) -> tuple[np.ndarray, np.ndarray]:
+def pooled_histogram(histograms: list[dict], max_bins: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """Pool weight histograms of several seeds into one density on a common grid.
 
-    Each run may bin its own weight range, so edges can differ; counts are re-binned at their bin centres
-    onto a grid spanning all runs (no finer than the source bins, or empty bins would comb the plot), then
-    normalized to a density so arms with different seed counts compare.
+    Each run bins its own weight range, so edges differ. Every source bin's count is spread uniformly over
+    the grid bins it overlaps (linear interpolation of its cumulative count), so re-binning neither combs
+    nor shifts mass; the grid is as fine as the finest source. The result is a density, so arms with
+    different seed counts compare.
     """
-    usable = [h for h in histograms if h and len(h.get("edges", [])) == len(h.get("counts", [])) + 1]
+    usable = [
+        h
+        for h in histograms
+        if h and len(h.get("edges", [])) == len(h.get("counts", [])) + 1 and len(h["counts"])
+    ]
     if not usable:
         return np.array([]), np.array([])
-    bins = max(1, min(max_bins, max(len(h["counts"]) for h in usable)))
-    low = min(float(h["edges"][0]) for h in usable)
-    high = max(float(h["edges"][-1]) for h in usable)
+    sources = [(np.asarray(h["edges"], float), np.asarray(h["counts"], float)) for h in usable]
+    low = min(e[0] for e, _ in sources)
+    high = max(e[-1] for e, _ in sources)
+    finest = min(float(np.min(np.diff(e))) for e, _ in sources)
+    bins = int(np.clip(round((high - low) / finest) if finest > 0 else 1, 1, max_bins))
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
     total = np.zeros(bins)
-    for h in usable:
-        e = np.asarray(h["edges"], dtype=float)
-        total += np.histogram((e[:-1] + e[1:]) / 2, bins=edges, weights=np.asarray(h["counts"], float))[0]
+    for e, c in sources:
+        cumulative = np.interp(edges, e, np.concatenate([[0.0], np.cumsum(c)]))
+        total += np.diff(cumulative)
     area = total.sum() * (edges[1] - edges[0])
     return edges, total / area if area > 0 else total
+
+
+def _central_range(hists: list[tuple[np.ndarray, np.ndarray]], mass: float = 0.998) -> tuple[float, float]:
+    """x-limits holding the central `mass` of every arm's weights: a few outliers must not squash the bulk."""
+    lows, highs = [], []
+    for edges, density in hists:
+        if density.size == 0 or density.sum() <= 0:
+            continue
+        cdf = np.cumsum(density) / density.sum()
+        lows.append(edges[np.searchsorted(cdf, (1 - mass) / 2)])
+        highs.append(edges[min(np.searchsorted(cdf, 1 - (1 - mass) / 2) + 1, len(edges) - 1)])
+    if not lows:
+        return -1.0, 1.0
+    span = max(abs(min(lows)), abs(max(highs)))  # symmetric: zero stays centred, shrinkage reads at a glance
+    return -span, span
 
 
 def weight_distribution(results: Results) -> Figure:
@@ -225,7 +256,8 @@ def weight_distribution(results: Results) -> Figure:
             ax.stairs(density, edges, fill=True, color=palette[arm], alpha=0.55)
             if reference is not None and arm != "baseline":
                 ax.stairs(reference[1], reference[0], color=BASELINE_COLOR, linewidth=1.0, linestyle="--")
-            ax.set_title(arm, color=palette[arm], fontsize=9)
+            ax.set_title(arm, color=ink(palette[arm]), fontsize=9)
+        axes[0].set_xlim(*_central_range([pooled_histogram(v) for v in by_arm.values()]))
         fig.supxlabel("weight value (all penalized weights, end of training)")
         fig.supylabel("density")
         title = "Weight distribution, pooled over seeds"
