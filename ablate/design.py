@@ -47,7 +47,7 @@ class DesignSpec(BaseModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in DESIGNS:
-            raise UnknownName("design", v, DESIGNS.names())
+            raise ValueError(str(UnknownName("design", v, DESIGNS.names())))
         return v
 
 

@@ -52,7 +52,6 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, bins: int = 15) ->
     conf, pred = probs.float().max(dim=1)
     correct = (pred == labels).float()
     idx = torch.clamp((conf * bins).long(), max=bins - 1)
-    n = torch.zeros(bins, device=probs.device).index_add_(0, idx, torch.ones_like(conf))
     acc = torch.zeros(bins, device=probs.device).index_add_(0, idx, correct)
     cs = torch.zeros(bins, device=probs.device).index_add_(0, idx, conf)
     gap = (acc - cs).abs()  # |sum correct - sum conf| per bin = n_b * |acc_b - conf_b|

@@ -112,7 +112,7 @@ def enqueue_cells(ostudy: optuna.Study, study: Study, retry_failed: bool = False
         if t is not None and t.state == TrialState.FAIL and not (t.user_attrs.get(RETRY) or retry_failed):
             failed += 1
             continue
-        ostudy.enqueue_trial({}, user_attrs={CELL: cell.cell_id})
+        ostudy.enqueue_trial({"arm": cell.arm.name, "seed": cell.seed}, user_attrs={CELL: cell.cell_id})
         enqueued += 1
     return Plan(len(study.cells()), done, failed, enqueued, recovered)
 
@@ -141,7 +141,6 @@ def claim(ostudy: optuna.Study) -> optuna.Trial | None:
 
 def run_cells(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit: Emit | None = None) -> int:
     """The worker loop: claim, train, record, until no cell is waiting. Returns the cells this worker ran."""
-    from ablate.train import fit
 
     emit = emit or (lambda *a, **k: None)
     cells = {c.cell_id: c for c in study.cells()}
@@ -161,8 +160,10 @@ def _run_one(cell: Cell, trial: optuna.Trial, ostudy, tracker, parent_id: str, e
 
     trial.set_user_attr(WORKER, host_id())
     trial.set_user_attr(BEAT, time.time())
-    trial.suggest_categorical("arm", [cell.arm.name])
-    trial.suggest_int("seed", cell.seed, cell.seed)
+    # the enqueued values are fixed; suggesting them records them as the trial's params (dashboard, history)
+    study = cell.study
+    trial.suggest_categorical("arm", [a.name for a in study.arms()])
+    trial.suggest_int("seed", min(study.seeds), max(study.seeds))
     run_id = tracker.start_cell(parent_id, cell, trial.number)
     trial.set_user_attr("ablate.run_id", run_id)
     emit("start", cell=cell.cell_id)

@@ -14,9 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ablate.data import DATASETS
 from ablate.design import DESIGNS, Arm, DesignSpec, Factor
-from ablate.errors import StudyError, UnknownName
+from ablate.errors import UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS, Regularizer
 from ablate.yamlio import read_yaml
@@ -52,7 +51,7 @@ class MetricSpec(_Strict):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in FINAL_METRICS:
-            raise UnknownName("metric", v, list(FINAL_METRICS))
+            raise ValueError(str(UnknownName("metric", v, list(FINAL_METRICS))))
         return v
 
     @property
@@ -71,7 +70,7 @@ class RawStudy(_Strict):
     metric: MetricSpec = MetricSpec()
     factors: dict[str, Any] = Field(min_length=1, max_length=64)
     always: dict[str, Any] = Field(default_factory=dict, max_length=64)
-    design: DesignSpec | str = "full_factorial"
+    design: DesignSpec = DesignSpec()
     seeds: int | list[int] = 3
     tune: dict[str, Any] | None = None
 

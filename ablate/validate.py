@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ablate.data import DATASETS
-from ablate.design import DESIGNS, Factor
+from ablate.design import Arm, Factor
 from ablate.errors import StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS
@@ -156,8 +156,8 @@ def _check_arms(study: Study, problems: Problems) -> None:
         problems.append(("design", f"a study may have at most {MAX_CELLS} cells (arms x seeds)",
                          f"{len(arms)} arms x {len(study.seeds)} seeds = {n}"))
     builder = MODELS.get(study.model.name)
-    for arm in arms[:1] + [a for a in arms if all(i == len(f.levels) - 1 for f, i in zip(study.factors, a.levels))]:
-        _check_kwargs(study, builder, arm, problems)
+    # every factor at its top level at once: the arm where knobs could collide (it need not be in the design)
+    _check_kwargs(study, builder, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), problems)
 
 
 def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:

@@ -25,6 +25,8 @@ class ModelBuilder:
     data_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
     reg_kwargs: ClassVar[frozenset[str]] = frozenset()  # the architectural knobs regularizers may set
     summary: ClassVar[str] = ""
+    # the smallest sensible study settings, used by the contract tests and docs: {"model": {...}, "data": {...}}
+    tiny: ClassVar[dict] = {}
 
     @classmethod
     def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:  # pragma: no cover

@@ -44,6 +44,7 @@ class AugmentParams(Params):
 @REGULARIZERS.register()
 class Augment(Regularizer):
     name = "augment"
+    example = {"crop": 4, "flip": True, "rotation": 15, "zoom": 0.1}
     Params = AugmentParams
     applies_to = frozenset({"cnn", "transformer"})
     data_kinds = frozenset({"image"})

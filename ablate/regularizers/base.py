@@ -46,6 +46,7 @@ class Regularizer:
     applies_to: ClassVar[frozenset[str]] = frozenset({"cnn", "transformer"})  # model families
     data_kinds: ClassVar[frozenset[str]] = frozenset({"image", "text"})  # dataset kinds
     summary: ClassVar[str] = ""  # one line for `ablate list`
+    example: ClassVar[dict] = {}  # valid settings for docs and the contract tests, e.g. {"p": 0.5}
 
     def __init__(self, params: BaseModel):
         self.params = params

@@ -14,6 +14,7 @@ class PParams(Params):
 @REGULARIZERS.register()
 class Dropout(Regularizer):
     name = "dropout"
+    example = {"p": 0.5}
     Params = PParams
     summary = "inverted dropout before the classifier (CNN) / on residual and feed-forward paths (Transformer)"
 
@@ -24,6 +25,7 @@ class Dropout(Regularizer):
 @REGULARIZERS.register()
 class SpatialDropout(Regularizer):
     name = "spatial_dropout"
+    example = {"p": 0.25}
     Params = PParams
     applies_to = frozenset({"cnn"})
     summary = "drops whole feature maps (channels) after each conv block"
@@ -39,6 +41,7 @@ class AlphaParams(Params):
 @REGULARIZERS.register()
 class GaussianDropout(Regularizer):
     name = "gaussian_dropout"
+    example = {"alpha": 0.25}
     Params = AlphaParams
     summary = "multiplicative Gaussian noise N(1, alpha) on activations at train time, identity at eval"
 

@@ -28,6 +28,7 @@ class LambdaParams(Params):
 @REGULARIZERS.register()
 class L2(Regularizer):
     name = "l2"
+    example = {"lambda": 1.0e-3}
     Params = LambdaParams
     summary = "explicit L2 penalty lambda/2 * sum(w^2) added to the loss"
 
@@ -38,6 +39,7 @@ class L2(Regularizer):
 @REGULARIZERS.register()
 class L1(Regularizer):
     name = "l1"
+    example = {"lambda": 1.0e-5}
     Params = LambdaParams
     summary = "explicit L1 penalty lambda * sum|w| added to the loss (drives weights to exactly zero-ish)"
 
@@ -53,6 +55,7 @@ class ElasticNetParams(Params):
 @REGULARIZERS.register()
 class ElasticNet(Regularizer):
     name = "elastic_net"
+    example = {"alpha": 1.0e-4, "l1_ratio": 0.5}
     Params = ElasticNetParams
     summary = "alpha*l1_ratio*sum|w| + alpha*(1-l1_ratio)/2*sum(w^2)"
 
@@ -76,6 +79,7 @@ class WeightDecayParams(Params):
 @REGULARIZERS.register()
 class WeightDecay(Regularizer):
     name = "weight_decay"
+    example = {"lambda": 1.0e-4}
     Params = WeightDecayParams
     summary = "the optimizer's weight_decay (decoupled for adamw/sgd-style), on the same weights as l2"
 

@@ -27,6 +27,7 @@ class EarlyStopping(Regularizer):
     """Watches val_loss; unlike the seed's version it restores the best weights before the test pass."""
 
     name = "early_stopping"
+    example = {"patience": 5, "min_delta": 0.001}
     Params = EarlyStoppingParams
     summary = "stop when val_loss has not improved by min_delta for patience epochs; restore best weights"
 
@@ -58,6 +59,7 @@ class GradClipParams(Params):
 @REGULARIZERS.register()
 class GradClip(Regularizer):
     name = "grad_clip"
+    example = {"max_norm": 1.0}
     Params = GradClipParams
     summary = "clip the global gradient norm after backward"
 
@@ -79,6 +81,7 @@ class LRScheduleParams(Params):
 @REGULARIZERS.register()
 class LRSchedule(Regularizer):
     name = "lr_schedule"
+    example = {"kind": "cosine"}
     Params = LRScheduleParams
     summary = "reduce_on_plateau (on val_loss) or cosine annealing over the planned epochs, stepped per epoch"
 

@@ -1,0 +1,48 @@
+# ablate: `make study` and `make test` work on a fresh clone; every target installs first if needed.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := .install.stamp
+name    ?= quickstart
+workers ?= 1
+port    ?= 5000
+
+.PHONY: install study report ui test lint validate clean-stores help
+
+help:
+	@echo "make install              create .venv and install ablate with dev extras"
+	@echo "make study name=NAME      run studies/NAME.yaml (default quickstart) and build its report"
+	@echo "make report name=NAME     rebuild reports/NAME/index.html from MLflow alone"
+	@echo "make ui                   MLflow UI on http://127.0.0.1:$(port) over ./mlflow.db"
+	@echo "make test                 run the test suite"
+	@echo "make lint                 ruff"
+
+install: $(STAMP)
+
+# the stamp is newer than pyproject.toml once the environment matches it
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/ablate run studies/$(name).yaml --workers $(workers)
+
+report: $(STAMP)
+	$(BIN)/ablate report studies/$(name).yaml
+
+validate: $(STAMP)
+	$(BIN)/ablate validate studies/*.yaml
+
+ui: $(STAMP)
+	$(BIN)/ablate ui --host 127.0.0.1 --port $(port)
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check ablate tests benchmarks
+
+clean-stores:
+	rm -rf mlflow.db mlartifacts mlruns optuna.journal optuna.journal.lock reports/*/

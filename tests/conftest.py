@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny studies on embedded data, and a working directory of their own for stores."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY = {
+    "name": "tiny",
+    "description": "a tiny study for tests",
+    "model": {"name": "cnn", "width": 2},
+    "data": {"name": "digits", "val_fraction": 0.2, "batch_size": 128},
+    "train": {"epochs": 2, "optimizer": "adam", "lr": 0.01},
+    "metric": {"name": "test_acc", "direction": "maximize"},
+    "factors": {"dropout": {"p": 0.3}, "l2": {"lambda": 1.0e-3}},
+    "always": {"grad_clip": {"max_norm": 1.0}},
+    "design": "full_factorial",
+    "seeds": 2,
+}
+
+
+@pytest.fixture
+def tiny_raw():
+    """A fresh deep copy of the tiny study as a dict, to be edited by a test."""
+    return copy.deepcopy(TINY)
+
+
+@pytest.fixture
+def write_study(tmp_path):
+    """Write a study dict (or raw text) to a YAML file and return its path."""
+
+    def write(content, name: str = "study.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in an empty directory so default stores (mlflow.db, optuna.journal) land in tmp."""
+    d = tmp_path / "work"
+    d.mkdir()
+    monkeypatch.chdir(d)
+    for var in ("MLFLOW_TRACKING_URI", "ABLATE_STORAGE"):
+        monkeypatch.delenv(var, raising=False)
+    return d
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
