@@ -27,7 +27,16 @@ _VERSIONED = ("ablate", "torch", "torchvision", "mlflow", "optuna", "pandas", "n
 
 
 def resolve_uri(uri: str | None = None) -> str:
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """The tracking URI, with a relative SQLite path made absolute.
+
+    MLflow caches one database engine per URI string, so a relative `sqlite:///mlflow.db` would keep
+    pointing at the first directory a process used; workers started elsewhere would miss the store.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        uri = prefix + str((Path.cwd() / uri[len(prefix):]).resolve())
+    return uri
 
 
 @lru_cache(maxsize=1)

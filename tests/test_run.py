@@ -1,0 +1,80 @@
+"""End to end with real stores: Optuna journal + MLflow SQLite in a tmp dir, every cell exactly once, resume."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+from mlflow.tracking import MlflowClient
+
+from ablate import search
+from ablate.cli import main
+from ablate.runner import run_study
+from ablate.study import validate_study
+from ablate.tracking import Tracker, resolve_uri
+
+
+def _children(client, exp_name):
+    exp = client.get_experiment_by_name(exp_name)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("ablate.role") == "parent"]
+    cells = [r for r in runs if r.data.tags.get("ablate.role") == "cell"]
+    return parents, cells
+
+
+def test_cli_run_records_every_cell_once_and_reruns_nothing(tiny_raw, write_study, workdir, capsys):
+    path = write_study(tiny_raw)
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    client = MlflowClient(resolve_uri("sqlite:///mlflow.db"))
+    parents, cells = _children(client, "tiny")
+    assert len(parents) == 1 and len(cells) == 8
+    assert {r.info.status for r in cells} == {"FINISHED"}
+    assert {r.info.run_name for r in cells} == {f"{a}/seed{s}" for a in ("baseline", "dropout", "l2", "dropout+l2")
+                                                for s in (0, 1)}
+    run = cells[0]
+    tags = run.data.tags
+    assert tags["mlflow.parentRunId"] == parents[0].info.run_id
+    for key in ("ablate.study", "ablate.study_hash", "ablate.arm", "ablate.seed", "ablate.phase",
+                "ablate.factors.dropout", "ablate.factors.l2", "optuna.trial_number", "git.commit"):
+        assert key in tags
+    assert run.data.params["reg.grad_clip.max_norm"] == "1.0" and run.data.params["model.width"] == "2"
+    history = client.get_metric_history(run.info.run_id, "val_acc")
+    assert [m.step for m in history] == [1, 2]
+    for key in ("test_acc", "ece", "best_epoch", "stopped_epoch", "l2_norm", "overfit_ratio", "sparsity"):
+        assert key in run.data.metrics
+    assert "weights.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert json.loads(parents[0].data.tags["ablate.arms"])[0] == "baseline"
+    out = capsys.readouterr().out
+    assert "8/8 cells finished" in out
+
+    # run again: nothing is retrained, nothing duplicated
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    assert "0 run now" in capsys.readouterr().out
+    parents, cells = _children(client, "tiny")
+    assert len(parents) == 1 and len(cells) == 8
+    trials = optuna.load_study(study_name="tiny", storage=search.open_storage("optuna.journal")).trials
+    assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_interrupted_between_cells_resumes_only_the_missing(tiny_raw, workdir):
+    study = validate_study(tiny_raw)
+    tracker = Tracker("sqlite:///mlflow.db")
+    parent = tracker.start_parent(study)
+    ostudy = search.open_study(study, search.open_storage("optuna.journal"))
+    search.enqueue_cells(ostudy, study)
+    cells = {c.cell_id: c for c in study.cells()}
+    for _ in range(3):  # a first session that stops after three cells
+        trial = search.claim(ostudy)
+        search._run_one(cells[trial.user_attrs[search.CELL]], trial, ostudy, tracker, parent, lambda *a, **k: None)
+    summary = run_study(study, quiet=True, report=False)
+    assert summary.ran_now == 5 and summary.finished == 8 and not summary.failed
+    _, runs = _children(tracker.client, "tiny")
+    assert len(runs) == 8 and len({r.data.tags["ablate.cell_id"] for r in runs}) == 8
+
+
+def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
+    tiny_raw["train"]["epochs"] = 1
+    summary = run_study(validate_study(tiny_raw), workers=2, quiet=True, report=False)
+    assert summary.finished == 8 and summary.ran_now == 8
+    _, runs = _children(MlflowClient(resolve_uri("sqlite:///mlflow.db")), "tiny")
+    assert sorted(r.data.tags["ablate.cell_id"] for r in runs) == sorted(c.cell_id for c in validate_study(tiny_raw).cells())
