@@ -25,6 +25,7 @@ class ModelBuilder:
     data_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
     reg_kwargs: ClassVar[frozenset[str]] = frozenset()  # the architectural knobs regularizers may set
     summary: ClassVar[str] = ""
+    channels_last: ClassVar[bool] = False  # image models that run faster in NHWC memory format
     # the smallest sensible study settings, used by the contract tests and docs: {"model": {...}, "data": {...}}
     tiny: ClassVar[dict] = {}
 
