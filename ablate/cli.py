@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run (or resume) a study and build its report")
     r.add_argument("study", help="path to a study YAML file")
-    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N)")
+    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N); 0 "
+                   "runs no cell here: it prepares the stores, waits for `ablate worker`s elsewhere, reports")
     stores(r)
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
     r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("study", help="the same study YAML file the study was started with")
     stores(w)
     w.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
+                   "start the study, if it has not yet (default 120)")
 
     ui = sub.add_parser("ui", help="start the MLflow UI over the project's store")
     stores(ui, storage=False)
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = _on_sigterm(_interrupt)  # a batch system's SIGTERM stops as cleanly as Ctrl-C
     try:
         return COMMANDS[args.command](args)
     except AblateError as e:
@@ -77,9 +81,24 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         cmd = " ".join(shlex.quote(a) for a in ["ablate", *(sys.argv[1:] if argv is None else argv)])
-        print(f"\ninterrupted: the running cell was marked and will run again. Resume with:\n  {cmd}",
-              file=sys.stderr)
+        print(f"\ninterrupted: the running cell was marked (KILLED in MLflow) and will run again; finished "
+              f"cells are kept. Resume with:\n  {cmd}", file=sys.stderr)
         return 130
+    finally:
+        _on_sigterm(previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler):
+    import signal
+    import threading
+
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def cmd_validate(args) -> int:
@@ -106,8 +125,8 @@ def cmd_run(args) -> int:
     from ablate.runner import run_study
     from ablate.study import load_study
 
-    if args.workers < 1:
-        raise AblateError(f"--workers must be at least 1 (given: {args.workers})")
+    if args.workers < 0:
+        raise AblateError(f"--workers must be 0 (coordinate only) or more (given: {args.workers})")
     study = load_study(args.study)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
@@ -168,19 +187,42 @@ def cmd_worker(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tracker = Tracker(args.tracking_uri)
-    parent = tracker.find_parent(study)
-    if parent is None:
-        raise AblateError(f"study '{study.name}' has no parent run in {tracker.uri}: start it with "
-                          f"`ablate run {args.study}` first (same --tracking-uri)")
     storage = search.open_storage(search.resolve_storage(args.storage))
-    try:
-        ostudy = search.open_study(study, storage, create=False)
-    except KeyError:
-        raise AblateError(f"study '{study.name}' is not in the Optuna storage {args.storage!r}: start it with "
-                          f"`ablate run` first") from None
+    parent, ostudy = _join(study, tracker, storage, args)
     n = search.run_cells(study, ostudy, tracker, parent, emit=None)
     print(f"worker ran {n} cell(s) of '{study.name}'")
     return 0
+
+
+def _join(study, tracker, storage, args):
+    """The running study's parent run and Optuna study, waiting a while for `ablate run` to create them;
+    a worker whose study file differs from the running study's is refused (results must not mix)."""
+    import time
+
+    from ablate import search
+    from ablate.runner import changed_message
+
+    deadline = time.monotonic() + args.wait_seconds
+    while True:
+        parent = tracker.find_parent(study)
+        ready = parent is not None and tracker.client.get_run(parent).data.tags.get("ablate.ready") == "1"
+        try:
+            ostudy = search.open_study(study, storage, create=False) if ready else None
+        except KeyError:
+            ostudy = None
+        if ostudy is not None:
+            break
+        if time.monotonic() > deadline:
+            where = f"the MLflow store {tracker.uri}" if not ready else f"the Optuna storage {args.storage!r}"
+            raise AblateError(f"study '{study.name}' is not in {where} (waited {args.wait_seconds:.0f} s): "
+                              f"start it with `ablate run {args.study}` (same --storage and --tracking-uri)")
+        time.sleep(1.0)
+    old = tracker.parent_hash(parent)
+    if old and old != study.study_hash:
+        from ablate.errors import StudyChanged
+
+        raise StudyChanged(changed_message(study, old, tracker.parent_study(parent), worker=True))
+    return parent, ostudy
 
 
 def cmd_ui(args) -> int:

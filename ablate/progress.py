@@ -35,6 +35,8 @@ class Progress:
             self.running[cell] = "starting"
         elif kind == "epoch":
             self.running[cell] = f"epoch {data['epoch']}/{data['epochs']}"
+        elif kind == "count":  # the stores' count, which includes cells other workers finished
+            self.bar.update(self.task, completed=data["done"])
         elif kind == "done":
             self.running.pop(cell, None)
             self.bar.advance(self.task)

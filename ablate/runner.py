@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from ablate.errors import StudyChanged
 from ablate.progress import Progress
 from ablate.study import Study
+from ablate.testpoints import pause_point
 
 
 @dataclass
@@ -42,19 +45,22 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     ostudy = search.open_study(study, ostorage)
     ostudy.set_user_attr("ablate.study_hash", study.study_hash)
     plan = search.enqueue_cells(ostudy, study, retry_failed=retry_failed)
-    _close_orphan_runs(tracker, ostudy, parent_id)
+    search.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
     progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet)
     ran = 0
     with progress:
-        if workers <= 1:
-            ran = search.run_cells(study, ostudy, tracker, parent_id, emit=progress.event)
+        if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
+            ran = search.run_cells(study, ostudy, tracker, parent_id, emit=progress.event, work=workers == 1)
         else:
             ran = _run_processes(study, storage_url, tracker.uri, parent_id, workers, progress)
+    search.settle_runs(ostudy, tracker, parent_id)
     summary = _summarize(study, ostudy, parent_id, ran)
     if summary.finished + len(summary.failed) == summary.total:
         tracker.finish(parent_id, "FINISHED")
     if report:
         from ablate.report import build_report
+
+        pause_point("report")
 
         summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
     return summary
@@ -81,42 +87,79 @@ def _guard_changes(study: Study, tracker, ostorage, fresh: bool) -> None:
     if old is None or old == study.study_hash:
         return
     if not fresh:
-        raise StudyChanged(
-            f"study '{study.name}' ({study.source}) changed since its cells ran: its defining content now "
-            f"hashes to {study.study_hash[:12]}, the recorded runs to {old[:12]}. Results of two different "
-            f"studies must not mix. Either give the changed study a new `name:`, or rerun with --fresh to "
-            f"start '{study.name}' afresh (the old runs are kept in MLflow, renamed with their hash)."
-        )
+        recorded = tracker.parent_study(parent) if parent else None
+        raise StudyChanged(changed_message(study, old, recorded))
     _start_afresh(study, tracker, ostorage, old)
+
+
+def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: bool = False) -> str:
+    """What changed (field by field, when the recorded study can be read) and the two ways forward."""
+    lines = [f"study '{study.name}' ({study.source}) differs from the study whose cells are recorded under "
+             f"that name: its defining content hashes to {study.study_hash[:12]}, the recorded runs' to "
+             f"{old_hash[:12]}."]
+    if recorded is not None:
+        diff = _diff(_flat(recorded), _flat(study.canonical()))
+        lines += ["what changed (recorded -> now):", *diff[:12]]
+        if len(diff) > 12:
+            lines.append(f"  ... and {len(diff) - 12} more")
+    if worker:
+        lines.append("A worker must use the same study file as the study it joins: copy that file here.")
+        return "\n".join(lines)
+    lines += ["Results of two different studies must not mix. Either:",
+              f"  - give the changed study a new `name:` (it then runs beside '{study.name}'), or",
+              f"  - start '{study.name}' afresh; the old runs are kept, moved aside as "
+              f"'{study.name}@{old_hash[:12]}' (MLflow experiment and Optuna study):",
+              f"      ablate run {study.source} --fresh"]
+    return "\n".join(lines)
+
+
+def _flat(d: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
+    missing = object()
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
+            out.append(f"  {key}: {show(a)} -> {show(b)}")
+    return out
 
 
 def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> None:
     """Move the old MLflow experiment and Optuna study aside under a hash-suffixed name."""
     import optuna
 
-    suffix = f"{study.name}@{old_hash[:12]}"
+    suffix = _free_name(study.name, old_hash, tracker, ostorage)
     exp = tracker.client.get_experiment_by_name(study.name)
     if exp is not None:
         tracker.client.rename_experiment(exp.experiment_id, suffix)
-    try:
-        optuna.copy_study(from_study_name=study.name, from_storage=ostorage, to_storage=ostorage,
-                          to_study_name=suffix)
-        optuna.delete_study(study_name=study.name, storage=ostorage)
-    except KeyError:
-        pass
+    for name, aside in ((study.name, suffix), (f"{study.name}:tune", f"{suffix}:tune")):
+        try:
+            optuna.copy_study(from_study_name=name, from_storage=ostorage, to_storage=ostorage,
+                              to_study_name=aside)
+        except KeyError:
+            continue  # no such study
+        optuna.delete_study(study_name=name, storage=ostorage)
 
 
-def _close_orphan_runs(tracker, ostudy, parent_id: str) -> None:
-    """Child runs left RUNNING by a killed process, whose trial is no longer running: mark them KILLED."""
-    from ablate import search
+def _free_name(name: str, old_hash: str, tracker, ostorage) -> str:
+    """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
+    import optuna
 
-    live = {t.user_attrs.get("ablate.run_id") for t in ostudy.get_trials(deepcopy=False)
-            if t.state.name == "RUNNING"}
-    for run in tracker.cell_runs(parent_id, status="RUNNING"):
-        if run.info.run_id not in live:
-            tracker.finish(run.info.run_id, "KILLED", "interrupted: the process running this cell stopped; "
-                           "the cell was run again")
-    del search
+    taken = {s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False)}
+    for i in range(1, 1000):
+        aside = f"{name}@{old_hash[:12]}" + (f".{i}" if i > 1 else "")
+        if aside not in taken and tracker.client.get_experiment_by_name(aside) is None:
+            return aside
+    raise StudyChanged(f"study '{name}' has been set aside 999 times; give it a new `name:`")
 
 
 def _summarize(study: Study, ostudy, parent_id: str, ran: int) -> RunSummary:
@@ -126,7 +169,7 @@ def _summarize(study: Study, ostudy, parent_id: str, ran: int) -> RunSummary:
     finished, failed = set(), {}
     for t in sorted(ostudy.get_trials(deepcopy=False), key=lambda t: t.number):
         cid = t.user_attrs.get(search.CELL)
-        if cid not in ids:
+        if cid not in ids or t.user_attrs.get(search.DUPLICATE):
             continue
         if t.state.name == "COMPLETE":
             finished.add(cid)
@@ -143,12 +186,28 @@ def _worker_main(study: Study, storage_url: str, tracking_uri: str, parent_id: s
     from ablate.tracking import Tracker
 
     torch.set_num_threads(threads)
+    _die_with_parent()
     ostudy = search.open_study(study, search.open_storage(storage_url), create=False)
     emit = lambda kind, **data: events.put((kind, data))  # noqa: E731
     try:
         search.run_cells(study, ostudy, Tracker(tracking_uri), parent_id, emit=emit)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent was SIGKILLed stops too (its cell is retried on resume), not run on unseen."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(137)
+
+    threading.Thread(target=watch, name="ablate-parent-watch", daemon=True).start()
 
 
 def _run_processes(study: Study, storage_url: str, uri: str, parent_id: str, workers: int, progress) -> int:
@@ -168,6 +227,11 @@ def _run_processes(study: Study, storage_url: str, uri: str, parent_id: str, wor
                 continue
             progress.event(kind, **data)
             ran += kind == "done"
+    except KeyboardInterrupt:  # Ctrl-C reaches the workers too; a SIGINT sent to this process alone does not
+        for p in procs:
+            if p.is_alive() and p.pid:
+                os.kill(p.pid, signal.SIGINT)
+        raise
     finally:
         for p in procs:
             p.join()

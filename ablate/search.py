@@ -9,29 +9,43 @@ enqueued again; a cell that failed for a reason that retrying cannot fix (diverg
 
 from __future__ import annotations
 
+import math
 import os
 import platform
+import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from ablate.errors import AblateError, CellFailed
 from ablate.study import Cell, Study
+from ablate.testpoints import pause_point
 
 DEFAULT_STORAGE = "optuna.journal"
 CELL = "ablate.cell_id"
-WORKER = "ablate.worker"
-BEAT = "ablate.heartbeat"
+WORKER = "ablate.worker"  # host:pid of the worker running the trial
+WORKER_START = "ablate.worker_start"  # that process's start time, against pid reuse
+BEAT = "ablate.heartbeat"  # journal storages: unix time of the worker's last heartbeat
+RUN_ID = "ablate.run_id"
 FAILURE = "ablate.failure"
-RETRY = "ablate.retry"
+RETRY = "ablate.retry"  # False: failed for a reason retrying cannot fix (divergence)
+INTERRUPTED = "ablate.interrupted"  # the worker stopped (killed, Ctrl-C, stale), the cell did not fail
+DUPLICATE = "ablate.duplicate"  # a second trial of a cell, dropped unrun
+RETRY_OF = "ablate.retry_of"
+HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 300
+CLAIM_GRACE_SECONDS = 30
+MAX_INTERRUPTS = 3
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -48,7 +62,20 @@ def open_storage(url: str):
         path = url.split("://", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    return RDBStorage(url, heartbeat_interval=30, grace_period=90, engine_kwargs={"pool_pre_ping": True})
+    beat = heartbeat_seconds()  # a RUNNING trial silent for 3 beats is failed and its cell retried
+    try:
+        return RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
+                          engine_kwargs={"pool_pre_ping": True})
+    except Exception as e:  # unreachable server, missing driver, bad URL: the user's to fix
+        raise AblateError(f"cannot open the Optuna storage {_redact(url)}: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def open_study(study: Study, storage, create: bool = True) -> optuna.Study:
@@ -59,78 +86,182 @@ def open_study(study: Study, storage, create: bool = True) -> optuna.Study:
     return optuna.load_study(study_name=study.name, storage=storage)
 
 
+def heartbeat_seconds() -> int:
+    """Seconds between a running cell's heartbeats ($ABLATE_HEARTBEAT_SECONDS, default 30; tests use 1)."""
+    raw = os.environ.get("ABLATE_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise AblateError(f"ABLATE_HEARTBEAT_SECONDS must be a whole number of seconds >= 1 (given: {raw!r})")
+    return value
+
+
+def stale_seconds() -> int:
+    """Silence after which a journal-storage worker on another machine counts as dead (clocks may differ)."""
+    return max(STALE_SECONDS, 10 * heartbeat_seconds())
+
+
+def _host() -> str:
+    """This machine and PID namespace: the scope in which a worker's pid can be checked directly."""
+    forced = os.environ.get("ABLATE_HOST_ID")  # e.g. containers that share a hostname; tests of many machines
+    if forced:
+        return forced
+    try:
+        ns = os.readlink("/proc/self/ns/pid").rpartition("[")[2].rstrip("]")
+    except OSError:
+        ns = ""
+    return f"{platform.node()}/{ns}" if ns else platform.node()
+
+
 def host_id() -> str:
-    return f"{platform.node()}:{os.getpid()}"
+    return f"{_host()}:{os.getpid()}"
 
 
-def _worker_gone(trial: optuna.trial.FrozenTrial) -> bool:
-    worker = trial.user_attrs.get(WORKER)
-    beat = trial.user_attrs.get(BEAT, 0)
-    if not worker:  # claimed but never stamped: the worker died at once
-        return time.time() - (trial.datetime_start.timestamp() if trial.datetime_start else 0) > 60
+def _proc_start(pid: int) -> str:
+    """The process's start time in clock ticks (Linux), so a reused pid is not mistaken for the worker."""
+    return _proc_field(pid, 19)
+
+
+def _proc_field(pid: int, index: int) -> str:
+    """A field of /proc/<pid>/stat after the command name (0: state, 19: start time); '' elsewhere."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[index]
+    except (OSError, IndexError):
+        return ""
+
+
+def _gone(t: optuna.trial.FrozenTrial, storage) -> str | None:
+    """Why a RUNNING trial's worker is dead, or None while it may still be alive."""
+    worker = t.user_attrs.get(WORKER)
+    if not worker:  # claimed but never stamped: the worker died in the instant after its claim
+        started = t.datetime_start.timestamp() if t.datetime_start else 0.0
+        late = time.time() - started > CLAIM_GRACE_SECONDS
+        return "its worker stopped right after claiming the cell" if late else None
     host, _, pid = worker.rpartition(":")
-    if host == platform.node():
+    if host == _host():
         try:
             os.kill(int(pid), 0)
-            return False
-        except (ProcessLookupError, ValueError):
-            return True
-        except PermissionError:
-            return False
-    return time.time() - beat > STALE_SECONDS
+        except ProcessLookupError:
+            return f"its worker process ({worker}) ended before the cell finished"
+        except (ValueError, OSError):
+            return None
+        started = t.user_attrs.get(WORKER_START)
+        if started and started != _proc_start(int(pid)):
+            return f"its worker process ({worker}) ended before the cell finished (the pid was reused)"
+        if _proc_field(int(pid), 0) in ("Z", "X"):  # a zombie nobody reaped (containers without an init)
+            return f"its worker process ({worker}) ended before the cell finished"
+        return None
+    if is_heartbeat_enabled(storage):
+        return None  # another machine, RDB storage: Optuna's heartbeat decides (see _fail_stale)
+    silent = time.time() - float(t.user_attrs.get(BEAT, 0.0))
+    if silent > stale_seconds():
+        return f"its worker ({worker}) sent no heartbeat for {silent:.0f} s"
+    return None
+
+
+def _worker_gone(t: optuna.trial.FrozenTrial, storage=None) -> bool:
+    return _gone(t, storage) is not None
 
 
 @dataclass
 class Plan:
     total: int
-    done: int
-    failed: int
-    enqueued: int
-    recovered: list[tuple[str, str | None]]  # (cell id, mlflow run id) of interrupted cells now re-enqueued
+    done: int = 0
+    failed: int = 0
+    enqueued: int = 0
+    live: int = 0  # cells with a WAITING or RUNNING trial (here or on another machine)
+    recovered: list[tuple[str, str | None]] = field(default_factory=list)  # (cell id, run id) re-enqueued
 
 
-def enqueue_cells(ostudy: optuna.Study, study: Study, retry_failed: bool = False) -> Plan:
-    """Enqueue every cell that has no trial yet (or only retryable failed ones); recover dead workers' cells."""
-    latest: dict[str, optuna.trial.FrozenTrial] = {}
-    for t in ostudy.get_trials(deepcopy=False):
+def _by_cell(trials) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    out: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in sorted(trials, key=lambda t: t.number):
         cid = t.user_attrs.get(CELL)
-        if cid is not None and (cid not in latest or t.number > latest[cid].number):
-            latest[cid] = t
-    done = failed = enqueued = 0
-    recovered = []
+        if cid is not None and not t.user_attrs.get(DUPLICATE):
+            out.setdefault(cid, []).append(t)
+    return out
+
+
+def _interrupted(t: optuna.trial.FrozenTrial) -> bool:
+    """A failed attempt whose worker stopped (killed, Ctrl-C, stale heartbeat), not a cell that failed."""
+    return bool(t.user_attrs.get(INTERRUPTED)) or FAILURE not in t.user_attrs
+
+
+def enqueue_cells(ostudy: optuna.Study, study: Study, retry_failed: bool = False, rerun: bool = True) -> Plan:
+    """Make every unfinished cell runnable exactly once; fail and re-enqueue the cells of dead workers.
+
+    rerun=True (a new `ablate run`): a cell whose last attempt failed runs again unless it failed for a reason
+    retrying cannot fix (divergence; those too with retry_failed). rerun=False (a worker out of cells): only
+    cells whose worker died run again, at most MAX_INTERRUPTS times, so a cell that kills every worker that
+    tries it (out of memory) cannot take down a whole fleet.
+    """
+    _fail_stale(ostudy)
+    by_cell = _by_cell(ostudy.get_trials(deepcopy=False))
+    plan = Plan(len(study.cells()))
     for cell in study.cells():
-        t = latest.get(cell.cell_id)
-        if t is not None and t.state == TrialState.RUNNING and _worker_gone(t):
-            _fail_trial(ostudy, t, "interrupted: its worker stopped before the cell finished")
-            recovered.append((cell.cell_id, t.user_attrs.get("ablate.run_id")))
-            t = None
-        if t is not None and t.state == TrialState.COMPLETE:
-            done += 1
+        trials = by_cell.get(cell.cell_id, [])
+        if any(t.state == TrialState.COMPLETE for t in trials):
+            plan.done += 1
             continue
-        if t is not None and t.state in (TrialState.WAITING, TrialState.RUNNING):
+        live, recovered = False, set()
+        for t in trials:
+            if t.state == TrialState.RUNNING and (why := _gone(t, ostudy._storage)):
+                if _fail_trial(ostudy, t, why):
+                    plan.recovered.append((cell.cell_id, t.user_attrs.get(RUN_ID)))
+                    recovered.add(t.number)
+                    continue
+            live = live or t.state in (TrialState.WAITING, TrialState.RUNNING)
+        if live:
+            plan.live += 1
             continue
-        if t is not None and t.state == TrialState.FAIL and not (t.user_attrs.get(RETRY) or retry_failed):
-            failed += 1
+        if trials and not _retry(trials, recovered, retry_failed, rerun):
+            plan.failed += 1
             continue
-        ostudy.enqueue_trial({"arm": cell.arm.name, "seed": cell.seed}, user_attrs={CELL: cell.cell_id})
-        enqueued += 1
-    return Plan(len(study.cells()), done, failed, enqueued, recovered)
+        attrs = {CELL: cell.cell_id, **({RETRY_OF: trials[-1].number} if trials else {})}
+        ostudy.enqueue_trial({"arm": cell.arm.name, "seed": cell.seed}, user_attrs=attrs)
+        pause_point("enqueue")
+        plan.enqueued += 1
+        plan.live += 1
+    return plan
 
 
-def _fail_trial(ostudy: optuna.Study, t: optuna.trial.FrozenTrial, reason: str) -> None:
+def _retry(trials, recovered: set[int], retry_failed: bool, rerun: bool) -> bool:
+    last = trials[-1]
+    interrupted = last.number in recovered or _interrupted(last)
+    if not rerun:
+        return interrupted and sum(t.number in recovered or _interrupted(t) for t in trials) <= MAX_INTERRUPTS
+    if last.user_attrs.get(RETRY) is False and not interrupted:
+        return retry_failed  # diverged: only on request
+    return True
+
+
+def _fail_stale(ostudy: optuna.Study) -> None:
+    """RDB storages: Optuna fails RUNNING trials whose heartbeat stopped; enqueue_cells then re-enqueues."""
+    if is_heartbeat_enabled(ostudy._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(ostudy)
+
+
+def _fail_trial(ostudy: optuna.Study, t: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Fail a dead worker's trial; True only in the one process whose FAIL took effect (it re-enqueues)."""
     storage = ostudy._storage
-    storage.set_trial_user_attr(t._trial_id, FAILURE, reason)
-    storage.set_trial_user_attr(t._trial_id, RETRY, True)
     try:
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        storage.set_trial_user_attr(t._trial_id, FAILURE, f"interrupted: {reason}")
+        storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
+        return bool(storage.set_trial_state_values(t._trial_id, TrialState.FAIL))
     except optuna.exceptions.UpdateFinishedTrialError:
-        pass
+        return False
 
 
-def claim(ostudy: optuna.Study) -> optuna.Trial | None:
-    """Take one WAITING trial atomically; None when the queue is empty (never creates a trial)."""
+def claim(ostudy: optuna.Study, cells: set[str] | None = None) -> optuna.Trial | None:
+    """Take one WAITING trial (of `cells`, if given) atomically; None when none waits. Never creates one."""
     storage = ostudy._storage
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if cells is not None and t.user_attrs.get(CELL) not in cells:
+            continue
         try:
             if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
                 return optuna.Trial(ostudy, t._trial_id)
@@ -139,64 +270,183 @@ def claim(ostudy: optuna.Study) -> optuna.Trial | None:
     return None
 
 
-def run_cells(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit: Emit | None = None) -> int:
-    """The worker loop: claim, train, record, until no cell is waiting. Returns the cells this worker ran."""
+def _superseded(ostudy: optuna.Study, trial: optuna.Trial, cell_id: str) -> str | None:
+    """Two `ablate run`s enqueueing at once can give a cell two trials: the lowest-numbered one runs."""
+    for t in ostudy.get_trials(deepcopy=False):
+        if t.user_attrs.get(CELL) != cell_id or t.number == trial.number or t.user_attrs.get(DUPLICATE):
+            continue
+        if t.state == TrialState.COMPLETE:
+            return f"duplicate: cell {cell_id} already finished in trial {t.number}"
+        if t.number < trial.number and t.state in (TrialState.WAITING, TrialState.RUNNING):
+            return f"duplicate: trial {t.number} holds cell {cell_id}"
+    return None
 
+
+def run_cells(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit: Emit | None = None,
+              wait: bool = True, work: bool = True) -> int:
+    """The worker loop: claim, train, record. With no cell waiting, recover dead workers' cells, and (wait)
+    stay while another worker's cell still runs: if that worker dies, this one runs the cell again.
+    work=False only watches (a coordinator whose workers are elsewhere). Returns the cells run here."""
     emit = emit or (lambda *a, **k: None)
     cells = {c.cell_id: c for c in study.cells()}
+    poll = 1.0 if is_heartbeat_enabled(ostudy._storage) else 0.5
     ran = 0
-    while (trial := claim(ostudy)) is not None:
-        cell = cells.get(trial.user_attrs.get(CELL))
-        if cell is None:  # a trial from another version of the study: leave it alone
-            ostudy.tell(trial, state=TrialState.FAIL)
+    while True:
+        trial = claim(ostudy, set(cells)) if work else None
+        if trial is not None:
+            cell = cells[trial.user_attrs[CELL]]
+            if why := _superseded(ostudy, trial, cell.cell_id):
+                _drop(ostudy, trial, why)
+                continue
+            _run_one(cell, trial, ostudy, tracker, parent_id, emit)
+            ran += 1
             continue
-        _run_one(cell, trial, ostudy, tracker, parent_id, emit)
-        ran += 1
-    return ran
+        plan = enqueue_cells(ostudy, study, rerun=False)
+        emit("count", done=plan.done + plan.failed, total=plan.total)
+        if plan.enqueued:
+            settle_runs(ostudy, tracker, parent_id)
+            if work:
+                continue
+        if not wait or plan.live == 0:
+            return ran
+        time.sleep(poll)
+
+
+def _drop(ostudy: optuna.Study, trial: optuna.Trial, why: str) -> None:
+    try:
+        trial.set_user_attr(DUPLICATE, True)
+        trial.set_user_attr(FAILURE, why)
+        trial.set_user_attr(RETRY, False)
+        ostudy.tell(trial, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+
+
+@contextmanager
+def heartbeat(ostudy: optuna.Study, trial_id: int):
+    """Keep a claimed trial visibly alive while its cell trains, so only dead workers' cells are retried.
+
+    RDB storages: Optuna's own heartbeat thread (what Study.optimize runs around each trial; our claim
+    bypasses optimize, so it is started here). Journal files: a thread stamps BEAT for workers elsewhere.
+    """
+    storage = ostudy._storage
+    if is_heartbeat_enabled(storage):
+        with get_heartbeat_thread(trial_id, storage):
+            yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.set_trial_user_attr(trial_id, BEAT, time.time())
+            except Exception:  # finished meanwhile, or a storage hiccup: the next beat tries again
+                if storage.get_trial(trial_id).state.is_finished():
+                    return
+            if stop.wait(heartbeat_seconds()):
+                return
+
+    thread = threading.Thread(target=beat, name="ablate-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _run_one(cell: Cell, trial: optuna.Trial, ostudy, tracker, parent_id: str, emit: Emit) -> None:
+    """Train one claimed cell. Optuna is told first and MLflow closed second: a kill between the two leaves
+    a COMPLETE trial beside a RUNNING run, which settle_runs marks FINISHED (the cell is never retrained)."""
     from ablate.train import fit
 
-    trial.set_user_attr(WORKER, host_id())
-    trial.set_user_attr(BEAT, time.time())
-    # the enqueued values are fixed; suggesting them records them as the trial's params (dashboard, history)
     study = cell.study
-    trial.suggest_categorical("arm", [a.name for a in study.arms()])
-    trial.suggest_int("seed", min(study.seeds), max(study.seeds))
-    run_id = tracker.start_cell(parent_id, cell, trial.number)
-    trial.set_user_attr("ablate.run_id", run_id)
-    emit("start", cell=cell.cell_id)
-    logger = tracker.logger(run_id)
+    with heartbeat(ostudy, trial._trial_id):
+        trial.set_user_attr(WORKER, host_id())
+        trial.set_user_attr(WORKER_START, _proc_start(os.getpid()))
+        # the enqueued values are fixed; suggesting them records them as the trial's params (dashboard, history)
+        trial.suggest_categorical("arm", [a.name for a in study.arms()])
+        trial.suggest_int("seed", min(study.seeds), max(study.seeds))
+        pause_point("cell.claimed")
+        run_id = tracker.start_cell(parent_id, cell, trial.number)
+        pause_point("cell.run_created")
+        trial.set_user_attr(RUN_ID, run_id)
+        emit("start", cell=cell.cell_id)
+        logger = tracker.logger(run_id)
 
-    def on_epoch(epoch: int, epochs: int) -> None:
-        trial.set_user_attr(BEAT, time.time())
-        emit("epoch", cell=cell.cell_id, epoch=epoch, epochs=epochs)
+        def on_epoch(epoch: int, epochs: int) -> None:
+            emit("epoch", cell=cell.cell_id, epoch=epoch, epochs=epochs)
+            pause_point("epoch")
 
+        try:
+            result = fit(cell, logger, on_epoch=on_epoch)
+            value = result.final[study.metric.name]
+            if not math.isfinite(value):
+                raise CellFailed(f"the final {study.metric.name} is {value} (not a finite number)")
+        except CellFailed as e:
+            _record_failure(ostudy, trial, tracker, run_id, e.reason, retry=False)
+            emit("done", cell=cell.cell_id, status="FAILED", reason=e.reason)
+            return
+        except KeyboardInterrupt:
+            _record_failure(ostudy, trial, tracker, run_id, "interrupted by Ctrl-C (SIGINT/SIGTERM)",
+                            retry=True, status="KILLED", interrupted=True)
+            raise
+        except AblateError as e:  # a user-fixable problem (data missing...): stop the study, say why
+            _record_failure(ostudy, trial, tracker, run_id, str(e), retry=True)
+            raise
+        except Exception as e:  # a bug or resource error: fail this cell with the reason, go on
+            reason = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+            _record_failure(ostudy, trial, tracker, run_id, reason, retry=True)
+            emit("done", cell=cell.cell_id, status="FAILED", reason=reason.splitlines()[0])
+            return
+    pause_point("cell.fitted")
     try:
-        result = fit(cell, logger, on_epoch=on_epoch)
-    except CellFailed as e:
-        _record_failure(ostudy, trial, tracker, run_id, e.reason, retry=False)
-        emit("done", cell=cell.cell_id, status="FAILED", reason=e.reason)
+        ostudy.tell(trial, value)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        reason = ("interrupted: another worker took this cell over (this worker's heartbeat was late); "
+                  "the cell's result is the other worker's")
+        tracker.finish(run_id, "KILLED", reason)
+        emit("done", cell=cell.cell_id, status="FAILED", reason=reason)
         return
-    except KeyboardInterrupt:
-        _record_failure(ostudy, trial, tracker, run_id, "interrupted by Ctrl-C", retry=True, status="KILLED")
-        raise
-    except AblateError as e:  # a user-fixable problem (data missing...): stop the study, say why
-        _record_failure(ostudy, trial, tracker, run_id, str(e), retry=True)
-        raise
-    except Exception as e:  # a bug or resource error: fail this cell with the reason, go on
-        reason = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
-        _record_failure(ostudy, trial, tracker, run_id, reason, retry=True)
-        emit("done", cell=cell.cell_id, status="FAILED", reason=reason.splitlines()[0])
-        return
+    pause_point("cell.told")
     tracker.finish(run_id, "FINISHED")
-    ostudy.tell(trial, result.final[cell.study.metric.name])
-    emit("done", cell=cell.cell_id, status="FINISHED", value=result.final[cell.study.metric.name])
+    emit("done", cell=cell.cell_id, status="FINISHED", value=value)
+    pause_point("cell.done")
 
 
-def _record_failure(ostudy, trial, tracker, run_id, reason, retry, status="FAILED") -> None:
-    trial.set_user_attr(FAILURE, reason[:2000])
-    trial.set_user_attr(RETRY, retry)
+def _record_failure(ostudy, trial, tracker, run_id, reason, retry, status="FAILED", interrupted=False) -> None:
+    try:
+        trial.set_user_attr(FAILURE, reason[:2000])
+        trial.set_user_attr(RETRY, retry)
+        if interrupted:
+            trial.set_user_attr(INTERRUPTED, True)
+        ostudy.tell(trial, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # failed as stale meanwhile; the MLflow run still gets this reason
     tracker.finish(run_id, status, reason)
-    ostudy.tell(trial, state=TrialState.FAIL)
+
+
+def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
+    """Close the cell runs that dead workers left RUNNING: FINISHED where the trial completed (killed between
+    Optuna's write and MLflow's), else KILLED/FAILED with the reason. Runs are listed before trials are read,
+    so a run that a live worker has just started is always seen with its trial RUNNING, and left alone."""
+    running = [r for r in tracker.cell_runs(parent_id, status="RUNNING")
+               if r.data.tags.get("ablate.phase", "ablate") == "ablate"]
+    if not running:
+        return 0
+    trials = {t.number: t for t in ostudy.get_trials(deepcopy=False)}
+    for run in running:
+        t = trials.get(int(run.data.tags.get("optuna.trial_number", -1)))
+        if t is not None and t.state in (TrialState.RUNNING, TrialState.WAITING):
+            continue
+        if t is not None and t.state == TrialState.COMPLETE:
+            tracker.finish(run.info.run_id, "FINISHED")
+            continue
+        if t is not None and not _interrupted(t):
+            tracker.finish(run.info.run_id, "FAILED", t.user_attrs[FAILURE])
+            continue
+        reason = (t.user_attrs.get(FAILURE) if t is not None else None) or (
+            f"interrupted: its worker stopped (no heartbeat for {3 * heartbeat_seconds()} s, or its process "
+            "ended) before the cell finished")
+        tracker.finish(run.info.run_id, "KILLED", f"{reason}; the cell runs again")
+    return len(running)

@@ -81,8 +81,16 @@ class RawStudy(_Strict):
             if not 1 <= v <= 1000:
                 raise ValueError("seeds must be a count in 1..1000 or a list of distinct non-negative ints")
             return v
-        if not v or len(set(v)) != len(v) or any(s < 0 for s in v):
-            raise ValueError("a seed list must be non-empty, distinct and non-negative")
+        if not v or len(set(v)) != len(v) or any(not 0 <= s < 2**31 for s in v):
+            raise ValueError("a seed list must be non-empty, distinct, and each seed in 0..2147483647")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        """The name becomes an MLflow experiment, an Optuna study and a directory: one visible line."""
+        if not v.strip() or any(ord(c) < 32 or ord(c) == 127 for c in v):
+            raise ValueError("a study name must be visible text on one line (no control characters)")
         return v
 
 

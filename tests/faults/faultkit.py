@@ -1,0 +1,167 @@
+"""Helpers for the fault tests: run the real `ablate` CLI in a subprocess, stop it at a named pause point
+(ablate/testpoints.py), and read back what the stores hold (real MLflow SQLite, real Optuna journal)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+STUDY = {  # 4 cells of 2 epochs on embedded digits with a width-2 CNN: a cell trains in well under a second
+    "name": "faults",
+    "model": {"name": "cnn", "width": 2},
+    "data": {"name": "digits", "val_fraction": 0.2, "batch_size": 256},
+    "train": {"epochs": 2, "optimizer": "adam", "lr": 0.01},
+    "metric": {"name": "test_acc"},
+    "factors": {"l2": {"lambda": 1.0e-3}, "dropout": {"p": 0.3}},
+    "design": "full_factorial",
+    "seeds": 1,
+}
+CELLS = {"baseline/seed0", "l2/seed0", "dropout/seed0", "l2+dropout/seed0"}
+
+
+def ablate_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("ablate")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ablate.cli"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "ABLATE_STORAGE") and not k.startswith("ABLATE_TEST_")}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", GIT_PYTHON_REFRESH="quiet", MPLBACKEND="Agg",
+               PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def write_study(directory: Path, study: dict | None = None, name: str = "study.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(study or STUDY, sort_keys=False))
+    return path
+
+
+def start(args: list[str], cwd: Path, pause: str | None = None, hold: float | None = None,
+          **env: str) -> tuple[subprocess.Popen, Path | None]:
+    """Start `ablate ARGS` in cwd; with `pause`, it stops at that point and writes its pid to the returned file."""
+    flag = None
+    if pause:
+        flag = cwd / f"paused.{pause.replace('@', '_')}.{time.monotonic_ns()}"
+        env.update(ABLATE_TEST_PAUSE=pause, ABLATE_TEST_PAUSE_FILE=str(flag))
+        if hold is not None:
+            env["ABLATE_TEST_PAUSE_HOLD"] = str(hold)
+    proc = subprocess.Popen([*ablate_cmd(), *args], cwd=cwd, env=child_env(**env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return proc, flag
+
+
+def wait_paused(proc: subprocess.Popen, flag: Path, timeout: float = 180.0) -> int:
+    """Block until the process reached its pause point; returns the pid that paused (maybe a worker's)."""
+    deadline = time.monotonic() + timeout
+    while not flag.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"exited {proc.returncode} before reaching {flag.name}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"did not reach {flag.name} in {timeout} s")
+        time.sleep(0.01)
+    return int(flag.read_text())
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240.0) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"did not finish in {timeout} s:\n{out}\n{err}") from None
+    return proc.returncode, out, err
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> None:
+    """A worker process must end by itself (its parent was killed): poll until it is gone or a zombie."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} outlived its killed parent by {timeout} s")
+
+
+@dataclass
+class Snapshot:
+    """What the stores hold now, per cell."""
+
+    trials: list  # optuna FrozenTrials with a cell id
+    runs: list  # MLflow child runs
+    parent_status: str | None
+
+    def complete(self) -> Counter:
+        return Counter(t.user_attrs["ablate.cell_id"] for t in self.trials if t.state.name == "COMPLETE")
+
+    def finished(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in self.runs:
+            if r.info.status == "FINISHED":
+                out.setdefault(r.data.tags["ablate.cell_id"], []).append(r.info.run_id)
+        return out
+
+    def by_status(self, status: str) -> list:
+        return [r for r in self.runs if r.info.status == status]
+
+
+def snapshot(cwd: Path, study_name: str = "faults", tracking_uri: str | None = None,
+             storage: str | None = None) -> Snapshot:
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from ablate import search
+
+    client = MlflowClient(tracking_uri or f"sqlite:///{cwd / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(study_name)
+    runs, parent_status = [], None
+    if exp is not None:
+        every = client.search_runs([exp.experiment_id], max_results=10_000)
+        runs = [r for r in every if r.data.tags.get("ablate.role") == "cell"]
+        parents = [r for r in every if r.data.tags.get("ablate.role") == "parent"]
+        assert len(parents) <= 1, f"{len(parents)} parent runs"
+        parent_status = parents[0].info.status if parents else None
+    try:
+        ostudy = optuna.load_study(study_name=study_name,
+                                   storage=search.open_storage(storage or str(cwd / "optuna.journal")))
+        trials = [t for t in ostudy.get_trials(deepcopy=False) if "ablate.cell_id" in t.user_attrs]
+    except KeyError:
+        trials = []
+    return Snapshot(trials, runs, parent_status)
+
+
+class Ledger:
+    """What finished so far; every later look at the stores must show the same trial and run for it."""
+
+    def __init__(self) -> None:
+        self.trials: dict[str, int] = {}
+        self.runs: dict[str, str] = {}
+
+    def check(self, snap: Snapshot) -> None:
+        """No cell has two COMPLETE trials or two FINISHED runs; no finished cell was trained again."""
+        doubled = {c: n for c, n in snap.complete().items() if n > 1}
+        assert not doubled, f"cells with more than one COMPLETE trial: {doubled}"
+        twice = {c: ids for c, ids in snap.finished().items() if len(ids) > 1}
+        assert not twice, f"cells with more than one FINISHED run: {twice}"
+        trials = {t.user_attrs["ablate.cell_id"]: t.number for t in snap.trials if t.state.name == "COMPLETE"}
+        runs = {c: ids[0] for c, ids in snap.finished().items()}
+        for old, new, what in ((self.trials, trials, "trial"), (self.runs, runs, "run")):
+            for cell, ident in old.items():
+                assert new.get(cell) == ident, f"cell {cell} finished as {what} {ident}, now {new.get(cell)}"
+        self.trials, self.runs = trials, runs

@@ -1,0 +1,76 @@
+"""SIGKILL (and Ctrl-C) a real `ablate run` at exact moments, then run the same command again.
+
+One store, one chain of runs: each run is stopped at a named pause point (ablate/testpoints.py) - in the
+parent run's setup, halfway through enqueueing, between a claim and its MLflow run, mid-epoch, between
+fit and Optuna's write, between Optuna's write and MLflow's, between cells, in a worker process, while the
+report is built - and after every stop the stores are checked: no cell has two COMPLETE trials or two
+FINISHED runs, and no cell finished earlier was trained again. The last run finishes the study.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from faultkit import CELLS, Ledger, finish, snapshot, start, wait_gone, wait_paused, write_study
+
+pytestmark = pytest.mark.slow
+
+# (pause point, signal, hold seconds at the point (None: hold until killed), local workers)
+CHAIN = [
+    ("parent.created", signal.SIGKILL, None, 1),  # MLflow: parent run created, its params/files not yet
+    ("enqueue@2", signal.SIGKILL, None, 1),  # Optuna: two of four cells enqueued
+    ("cell.claimed", signal.SIGKILL, None, 1),  # a RUNNING trial, no MLflow run yet
+    ("cell.run_created", signal.SIGKILL, None, 1),  # an MLflow run that no trial points to yet
+    ("epoch", signal.SIGINT, None, 1),  # Ctrl-C after epoch 1: marked KILLED, resume command printed
+    ("epoch", signal.SIGKILL, 0, 1),  # mark and go: the kill lands in epoch 2
+    ("cell.fitted", signal.SIGKILL, None, 1),  # trained and logged, Optuna not told: runs again
+    ("cell.told", signal.SIGKILL, None, 1),  # COMPLETE trial, MLflow run still RUNNING: kept, not rerun
+    ("cell.done", signal.SIGKILL, None, 1),  # between cells
+    ("epoch", signal.SIGKILL, None, 2),  # a spawned worker mid-cell; only its parent is killed
+    ("cell.claimed@2", signal.SIGKILL, None, 1),  # between cells: one more finished in this run
+    ("report", signal.SIGKILL, 0, 1),  # every cell done; killed while the report is built
+]
+
+
+def test_kill_anywhere_then_resume_loses_and_doubles_nothing(tmp_path):
+    study = write_study(tmp_path)
+    ledger = Ledger()
+    kills = 0
+    t0 = time.monotonic()
+    for point, sig, hold, workers in CHAIN:
+        args = ["run", str(study.name), "--quiet", "--workers", str(workers)]
+        proc, flag = start(args, tmp_path, pause=point, hold=hold)
+        paused = wait_paused(proc, flag)
+        if point == "report":
+            time.sleep(0.5)  # the report is being built now
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else os.kill(proc.pid, sig)
+        rc, out, err = finish(proc)
+        if sig == signal.SIGKILL:
+            assert rc == -signal.SIGKILL, f"{point}: rc {rc}\n{err}"
+            kills += 1
+        else:
+            assert rc == 130, f"{point}: Ctrl-C must exit 130, got {rc}\n{err}"
+            assert f"Resume with:\n  ablate run {study.name} --quiet --workers 1" in err, err
+        if paused != proc.pid:
+            wait_gone(paused)  # the orphaned worker stopped by itself
+        ledger.check(snapshot(tmp_path))
+
+    rc, out, err = finish(start(["run", str(study.name), "--quiet"], tmp_path)[0])
+    assert rc == 0, err
+    assert "4/4 cells finished, 0 failed" in out, out
+    snap = snapshot(tmp_path)
+    ledger.check(snap)
+    assert set(snap.complete()) == CELLS and set(snap.finished()) == CELLS
+    assert not snap.by_status("RUNNING"), "a run was left RUNNING"
+    assert snap.parent_status == "FINISHED"
+    interrupted = snap.by_status("KILLED") + snap.by_status("FAILED")
+    assert len(interrupted) >= 6, [r.info.status for r in snap.runs]
+    for run in interrupted:
+        assert run.data.tags.get("ablate.failure", "").startswith("interrupted"), run.data.tags
+    assert any("Ctrl-C" in r.data.tags["ablate.failure"] for r in interrupted)
+    assert (tmp_path / "reports" / "faults" / "index.html").is_file()
+    print(f"\nkill/resume chain: {kills} SIGKILLs + 1 SIGINT survived; 4 cells, 0 lost, 0 duplicated; "
+          f"{len(interrupted)} interrupted runs closed with a reason; {time.monotonic() - t0:.1f} s")
