@@ -103,14 +103,14 @@ def _arms_with(results: Results, metric: str) -> list[str]:
     return [a for a in results.arm_order if a in present]
 
 
-def loss_curves(results: Results) -> Figure:
-    """Train (dashed) vs validation (solid) loss per arm: where the curves part is where overfitting starts."""
+def _train_val_grid(results: Results, what: str, title: str) -> Figure:
+    """Small multiples, one panel per arm: train (dashed) and validation (solid) `what` (loss or acc)."""
     with style():
-        arms = _arms_with(results, "val_loss")
+        arms = _arms_with(results, f"val_{what}")
         if not arms:
-            return _empty("Training vs validation loss", "no per-epoch losses were logged")
+            return _empty(title, f"no per-epoch train_{what} / val_{what} were logged")
         palette = arm_palette(results.arm_order)
-        train, val = mean_band(results.history, "train_loss"), mean_band(results.history, "val_loss")
+        train, val = mean_band(results.history, f"train_{what}"), mean_band(results.history, f"val_{what}")
         fig, axes = _grid(len(arms))
         for ax, arm in zip(axes, arms, strict=True):
             _draw_band(ax, train, arm, palette[arm], linestyle="--", label="train")
@@ -118,9 +118,31 @@ def loss_curves(results: Results) -> Figure:
             ax.set_title(arm, color=ink(palette[arm]), fontsize=9)
         axes[0].legend(fontsize=8)
         fig.supxlabel("epoch")
-        fig.supylabel("loss")
-        fig.suptitle(f"Training (dashed) vs validation (solid) loss — {BAND_NOTE}")
+        fig.supylabel({"loss": "loss", "acc": "accuracy"}.get(what, what))
+        fig.suptitle(f"{title}: training (dashed) vs validation (solid) — {BAND_NOTE}")
         return fig
+
+
+def loss_curves(results: Results) -> Figure:
+    """Train vs validation loss per arm: where the curves part is where overfitting starts."""
+    return _train_val_grid(results, "loss", "Loss")
+
+
+def learning_curves(results: Results) -> Figure:
+    """Train vs validation accuracy per arm: the learning curves practitioners read first."""
+    return _train_val_grid(results, "acc", "Accuracy")
+
+
+def generalization_gap(results: Results) -> Figure:
+    """Train minus validation accuracy per epoch: regularizers exist to keep this near zero."""
+    return _overlay(
+        results, "gap_acc", "Generalization gap (train − validation accuracy)", "accuracy gap", reference=0.0
+    )
+
+
+def sparsity(results: Results) -> Figure:
+    """Fraction of near-zero weights per epoch: L1 and elastic net should push it up, others should not."""
+    return _overlay(results, "sparsity", "Sparsity (fraction of |w| < 1e-3)", "fraction of weights")
 
 
 def overfitting_score(results: Results) -> Figure:
@@ -265,10 +287,13 @@ def weight_distribution(results: Results) -> Figure:
         return fig
 
 
-# The seed's four plots, in report order; html.py renders each with its caption.
+# The seed's four plots first, then the other per-epoch views, in report order.
 TRAINING_FIGURES = [
     ("loss_curves", "Training vs validation loss", loss_curves),
     ("weight_distribution", "Weight distribution", weight_distribution),
     ("norm_evolution", "L1 / L2 norm evolution", norm_evolution),
     ("overfitting_score", "Overfitting score", overfitting_score),
+    ("learning_curves", "Learning curves (accuracy)", learning_curves),
+    ("generalization_gap", "Generalization gap", generalization_gap),
+    ("sparsity", "Sparsity", sparsity),
 ]
