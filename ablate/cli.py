@@ -189,6 +189,14 @@ def cmd_worker(args) -> int:
     tracker = Tracker(args.tracking_uri)
     storage = search.open_storage(search.resolve_storage(args.storage))
     parent, ostudy = _join(study, tracker, storage, args)
+    if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
+        from ablate.tune import apply_tuned
+
+        frozen = tracker.tuned(parent) or search.frozen_values(study, storage)
+        if frozen is None:
+            raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`); its "
+                              f"cells are enqueued once the tuned values are frozen: start the worker then")
+        study = apply_tuned(study, frozen)
     n = search.run_cells(study, ostudy, tracker, parent, emit=None)
     print(f"worker ran {n} cell(s) of '{study.name}'")
     return 0

@@ -2,12 +2,16 @@
 
 A factor has levels; level 0 of a two-level factor is ``None`` (off) and level 1 its params (on). An arm is
 one level index per factor, in the study's factor order, so cells pair across arms by seed.
+
+Besides choosing arms, this module says what a set of arms can estimate (`estimable_terms`) and which
+effects a two-level fraction confounds (`alias_structure`), so the report never fits what the design
+cannot separate.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +24,7 @@ from ablate.registry import Registry
 class Factor:
     name: str
     levels: tuple[BaseModel | None, ...]  # (None, params) for a two-level on/off factor
+    varying: tuple[str, ...] = field(default=(), compare=False)  # the params listed as levels (labels show them)
 
     @property
     def two_level(self) -> bool:
@@ -57,17 +62,22 @@ def arm_name(factors: tuple[Factor, ...], levels: tuple[int, ...]) -> str:
         if f.two_level:
             if i == 1:
                 parts.append(f.name)
-        else:
+        elif f.levels[i] is not None:  # an off level is left out, as for two-level factors
             parts.append(f"{f.name}={level_label(f, i)}")
     return "+".join(parts) or "baseline"
 
 
 def level_label(f: Factor, i: int) -> str:
+    """'off', or the level's values: only the listed (varying) ones when the factor has levels."""
     p = f.levels[i]
     if p is None:
         return "off"
-    vals = list(p.model_dump().values())
-    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals) or "on"
+    dumped = p.model_dump(by_alias=True)
+    keys = [k for k in f.varying if k in dumped] or list(dumped)
+    fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    if len(keys) == 1 and f.varying:
+        return fmt(dumped[keys[0]])
+    return ",".join(f"{k}={fmt(dumped[k])}" if f.varying else fmt(dumped[k]) for k in keys) or "on"
 
 
 class Design:
@@ -137,3 +147,142 @@ class Explicit(Design):
                 levels[index[name]] = len(factors[index[name]].levels) - 1
             rows.append(levels)
         return _arms(factors, rows)
+
+
+@DESIGNS.register("fractional")
+class Fractional(Design):
+    name = "fractional"
+    summary = "a two-level fractional factorial of the given resolution (pyDOE3), baseline included"
+
+    def arms(self, factors, spec):
+        return _arms(factors, fractional_rows(factors, spec.resolution or 4))
+
+
+def fractional_rows(factors: tuple[Factor, ...], resolution: int) -> list[tuple[int, ...]]:
+    """Level rows (0 = off, 1 = on) of the smallest regular two-level fraction of at least `resolution`.
+
+    pyDOE3 gives the fraction as a +/-1 matrix. Flipping a column's sign relabels that factor's two levels,
+    which keeps the design's word lengths (so its resolution and alias chains); the columns are flipped so
+    that one run is all -1: the all-off baseline arm is always in the design, which paired comparisons
+    against the baseline need. Where pyDOE3 finds no fraction (too few factors for the resolution) the full
+    factorial is used: it has every resolution.
+    """
+    import numpy as np
+    from pyDOE3 import fracfact_by_res
+
+    not_two = [f.name for f in factors if not f.two_level]
+    if not_two:
+        raise ValueError(f"the fractional design takes two-level (on/off) factors only, but these list "
+                         f"levels: {', '.join(not_two)}")
+    n = len(factors)
+    try:
+        matrix = np.asarray(fracfact_by_res(n, resolution), dtype=int) if n > 1 else None
+    except ValueError:
+        matrix = None
+    if matrix is None or len(matrix) >= 2 ** n:
+        return [tuple(r) for r in itertools.product((0, 1), repeat=n)]
+    matrix = matrix * -matrix[0]  # row 0 becomes all -1: the baseline
+    rows = sorted({tuple(int(v > 0) for v in row) for row in matrix}, key=lambda r: (sum(r), r))
+    return rows
+
+
+def _term_columns(factors: tuple[Factor, ...], arms: list[Arm], order: int) -> dict[tuple[str, ...], list]:
+    """Each term up to `order` as its +/-1 contrast over the arms (two-level factors: -1 off, +1 on)."""
+    import numpy as np
+
+    signs = np.array([[1 if i else -1 for i in a.levels] for a in arms], dtype=int)
+    out: dict[tuple[str, ...], list] = {}
+    for k in range(1, order + 1):
+        for combo in itertools.combinations(range(len(factors)), k):
+            out[tuple(factors[j].name for j in combo)] = signs[:, list(combo)].prod(axis=1)
+    return out
+
+
+def alias_structure(factors: tuple[Factor, ...], arms: list[Arm], max_order: int = 3) -> dict:
+    """Which effects a two-level design confounds: alias chains over terms up to `max_order` factors.
+
+    Two terms are aliased when their contrasts over the arms are equal (or opposite): the data cannot tell
+    them apart, and an estimate of one is an estimate of their sum (or difference). The defining relation
+    lists the words aliased with the mean ('I'); its shortest word's length is the resolution.
+    """
+    import numpy as np
+
+    if not all(f.two_level for f in factors):
+        return {"two_level": False, "chains": [], "defining_relation": [], "resolution": None}
+    n = len(factors)
+    # the defining relation needs words of any length (a resolution-IV word has 4 letters); 2^16 terms at most
+    columns = _term_columns(factors, arms, n if n <= 16 else min(max_order, n))
+    chains: dict[bytes, list[str]] = {}
+    defining = []
+    for term, col in columns.items():
+        name = ":".join(term)
+        if np.all(col == col[0]):
+            defining.append(("" if col[0] == 1 else "-") + name)
+            continue
+        if len(term) > max_order:
+            continue
+        key = (col * col[0]).tobytes()  # sign-free: A = -BCE is still an alias of A
+        sign = "" if not chains.get(key) or col[0] == columns[_first(chains[key])][0] else "-"
+        chains.setdefault(key, []).append(sign + name)
+    aliased = [c for c in chains.values() if len(c) > 1]
+    words = [len(w.lstrip("-").split(":")) for w in defining]
+    return {"two_level": True, "runs": len(arms), "max_order": max_order,
+            "defining_relation": defining, "resolution": min(words) if words else None,
+            "chains": aliased}
+
+
+def _first(chain: list[str]) -> tuple[str, ...]:
+    return tuple(chain[0].lstrip("-").split(":"))
+
+
+def estimable_terms(factors: tuple[Factor, ...], arms: list[Arm]) -> list[str]:
+    """Main effects and two-way interactions ('a', 'a:b') that the arms can separate from each other.
+
+    A term is estimable when its contrast columns are linearly independent of the intercept and of every
+    other candidate term's columns (main effects are judged against the main-effects model alone, since
+    a design that cannot separate interactions still estimates main effects under the usual assumption that
+    interactions are small). Multi-level factors enter with one treatment column per non-reference level.
+    """
+    import numpy as np
+
+    def dummies(j: int) -> np.ndarray:
+        idx = np.array([a.levels[j] for a in arms])
+        return np.stack([(idx == lv).astype(float) for lv in range(1, len(factors[j].levels))], axis=1)
+
+    if not arms:
+        return []
+    n = len(factors)
+    mains = {factors[j].name: dummies(j) for j in range(n)}
+    pairs = {f"{factors[a].name}:{factors[b].name}":
+             np.stack([mains[factors[a].name][:, i] * mains[factors[b].name][:, k]
+                       for i in range(mains[factors[a].name].shape[1])
+                       for k in range(mains[factors[b].name].shape[1])], axis=1)
+             for a, b in itertools.combinations(range(n), 2)}
+    intercept = np.ones((len(arms), 1))
+    keep = [t for t in mains if _separable(t, mains, intercept)]
+    kept_mains = {t: mains[t] for t in keep}
+    candidates = {**kept_mains, **pairs}
+    return keep + [t for t in pairs if all(p in keep for p in t.split(":")) and _separable(t, candidates, intercept)]
+
+
+def _separable(term: str, columns: dict, intercept) -> bool:
+    import numpy as np
+
+    others = [intercept] + [c for t, c in columns.items() if t != term]
+    base = np.linalg.matrix_rank(np.hstack(others))
+    return np.linalg.matrix_rank(np.hstack(others + [columns[term]])) - base == columns[term].shape[1]
+
+
+def design_record(factors: tuple[Factor, ...], arms: list[Arm], design: str) -> dict[str, object]:
+    """What the report needs to know about the design, as JSON-able values for the parent run.
+
+    `levels`: each multi-level factor's labels in level order (so plots order them as the file did);
+    `estimable`: the terms the report may fit; `aliases`: a fraction's alias chains (fractional only).
+    """
+    out: dict[str, object] = {"estimable": estimable_terms(factors, arms)}
+    levels = {f.name: [level_label(f, i) for i in range(len(f.levels))] for f in factors if not f.two_level}
+    if levels:
+        out["levels"] = levels
+    if design == "fractional":
+        out["aliases"] = alias_structure(factors, arms)
+    return out

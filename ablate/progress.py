@@ -11,12 +11,12 @@ from rich.progress import Progress as RichProgress
 
 
 class Progress:
-    def __init__(self, total: int, done: int, quiet: bool = False):
+    def __init__(self, total: int, done: int, quiet: bool = False, label: str = "cells"):
         self.quiet = quiet
         self.running: dict[str, str] = {}
         self.console = Console(file=sys.stderr)
         self.bar = RichProgress(
-            TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+            TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), TimeElapsedColumn(), TextColumn("{task.fields[running]}"),
             console=self.console, disable=quiet, transient=False,
         )

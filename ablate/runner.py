@@ -44,6 +44,8 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     parent_id = tracker.start_parent(study, study_text)  # creates the MLflow store once, here
     ostudy = search.open_study(study, ostorage)
     ostudy.set_user_attr("ablate.study_hash", study.study_hash)
+    if study.tune is not None:
+        study = tune_phase(study, ostorage, tracker, parent_id, quiet)
     plan = search.enqueue_cells(ostudy, study, retry_failed=retry_failed)
     search.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
     progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet)
@@ -64,6 +66,25 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
 
         summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
     return summary
+
+
+def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = True) -> Study:
+    """Tune (or find the values a previous run froze), record them once, return the study to ablate.
+
+    The parent run's `ablate.tuned` tag is the record; the Optuna tune study keeps the frozen values too,
+    so a crash between freezing and recording loses nothing. Tune trials run here, one at a time.
+    """
+    from ablate import search
+    from ablate.tune import apply_tuned
+
+    frozen = tracker.tuned(parent_id)
+    if frozen is None:
+        ostudy = search.open_tune_study(study, ostorage)
+        progress = Progress(study.tune.trials, search.tune_counted(ostudy), quiet=quiet, label="tune")
+        with progress:
+            frozen = search.run_tune(study, ostorage, tracker, parent_id, emit=progress.event)
+        tracker.record_tuned(parent_id, frozen, search.tune_summary(study, ostorage))
+    return apply_tuned(study, frozen)
 
 
 def report_slug(name: str) -> str:

@@ -450,3 +450,165 @@ def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
             "ended) before the cell finished")
         tracker.finish(run.info.run_id, "KILLED", f"{reason}; the cell runs again")
     return len(running)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tune phase: sample settings on one arm, prune on the validation metric, freeze the best (ablate/tune.py)
+# ---------------------------------------------------------------------------------------------------------
+TUNED = "ablate.tuned"
+TUNE_STATE = "ablate.tune_state"
+
+
+def tune_study_name(study: Study) -> str:
+    """A separate Optuna study: its trials sample freely, unlike the ablation's fixed enqueued cells."""
+    return f"{study.name}:tune"
+
+
+def _sampler(study: Study) -> optuna.samplers.BaseSampler:
+    from ablate.tune import tune_seed
+
+    spec, seed = study.tune, tune_seed(study)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, spec.trials // 3)))
+
+
+def _pruner(study: Study) -> optuna.pruners.BasePruner:
+    spec = study.tune
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=spec.warmup_epochs)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, spec.warmup_epochs),
+                                              max_resource=spec.epochs or study.train.epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_tune_study(study: Study, storage) -> optuna.Study:
+    return optuna.create_study(study_name=tune_study_name(study), storage=storage, load_if_exists=True,
+                               direction=study.tune.direction, sampler=_sampler(study), pruner=_pruner(study))
+
+
+def tune_counted(ostudy: optuna.Study) -> int:
+    """Trials that used up the budget: complete, pruned, or failed for good (diverged); not interrupted ones."""
+    return sum(1 for t in ostudy.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and not t.user_attrs.get(RETRY)))
+
+
+def frozen_values(study: Study, storage) -> dict[str, float] | None:
+    """The values a finished tune phase froze (None: no tune block, or the tune phase has not finished)."""
+    if study.tune is None:
+        return None
+    try:
+        ostudy = optuna.load_study(study_name=tune_study_name(study), storage=storage)
+    except KeyError:
+        return None
+    return ostudy.user_attrs.get(TUNED)
+
+
+def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None = None) -> dict[str, float]:
+    """Run tune trials until `tune.trials` have counted, then freeze the best values (resume-safe).
+
+    A finished tune phase is never redone: its frozen values are stored on the Optuna study and returned
+    as they are. An interrupted one continues where it stopped (its dead worker's trial is failed and
+    does not count).
+    """
+    emit = emit or (lambda *a, **k: None)
+    ostudy = open_tune_study(study, storage)
+    if (frozen := ostudy.user_attrs.get(TUNED)) is not None:
+        return frozen
+    for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _worker_gone(t):
+            _fail_trial(ostudy, t, "interrupted: its worker stopped before the trial finished")
+            if t.user_attrs.get("ablate.run_id"):
+                tracker.finish(t.user_attrs["ablate.run_id"], "KILLED", "interrupted: the tune trial stopped")
+    while tune_counted(ostudy) < study.tune.trials:
+        _run_tune_trial(study, ostudy, tracker, parent_id, emit)
+    done = [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not done:
+        raise AblateError(f"study '{study.name}': no tune trial completed (all {study.tune.trials} were pruned "
+                          f"or failed); widen the ranges in tune.params or raise tune.trials")
+    frozen = dict(ostudy.best_trial.params)
+    ostudy.set_user_attr(TUNED, frozen)
+    return frozen
+
+
+def _run_tune_trial(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit: Emit) -> None:
+    from ablate.train import fit
+    from ablate.tune import objective, search_space, tune_cell
+
+    trial = ostudy.ask()
+    trial.set_user_attr(WORKER, host_id())
+    trial.set_user_attr(BEAT, time.time())
+    values = {path: (trial.suggest_int(path, int(lo), int(hi), log=log) if kind is int
+                     else trial.suggest_float(path, lo, hi, log=log))
+              for path, (kind, lo, hi, log) in search_space(study).items()}
+    cell, name = tune_cell(study, values), f"tune/trial{trial.number:03d}"
+    run_id = tracker.start_cell(parent_id, cell, trial.number, phase="tune", name=name)
+    trial.set_user_attr("ablate.run_id", run_id)
+    metric = study.tune.metric
+    emit("start", cell=name)
+
+    def on_metrics(epoch: int, m: dict[str, float]) -> None:
+        trial.report(m[metric], epoch)
+        emit("epoch", cell=name, epoch=epoch, epochs=cell.study.train.epochs)
+        if epoch < cell.study.train.epochs and trial.should_prune():  # a trial that ran every epoch completes
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}: {metric} {m[metric]:.4f}")
+
+    try:
+        result = fit(cell, tracker.logger(run_id), on_metrics=on_metrics)
+    except optuna.TrialPruned as e:
+        tracker.logger(run_id).set_tags({TUNE_STATE: "pruned", "ablate.pruned": str(e)})
+        tracker.finish(run_id, "FINISHED")
+        ostudy.tell(trial, state=TrialState.PRUNED)
+        emit("done", cell=name, status="PRUNED")
+        return
+    except CellFailed as e:  # a diverging setting is an answer too: it counts, and the sampler avoids it
+        _record_failure(ostudy, trial, tracker, run_id, e.reason, retry=False)
+        emit("done", cell=name, status="FAILED", reason=e.reason)
+        return
+    except BaseException as e:  # interrupted or a bug: the trial does not count and will be sampled again
+        _record_failure(ostudy, trial, tracker, run_id, f"{type(e).__name__}: {e}", retry=True,
+                        status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
+    value = objective(result.history, metric)
+    tracker.logger(run_id).set_tags({TUNE_STATE: "complete"})
+    tracker.finish(run_id, "FINISHED")
+    ostudy.tell(trial, value)
+    emit("done", cell=name, status="FINISHED", value=value)
+
+
+def tune_summary(study: Study, storage) -> dict[str, object]:
+    """What the report shows of a finished tune phase: every trial's course, and parameter importances.
+
+    Computed here, once, from the Optuna storage, and logged to MLflow: the report is built from MLflow
+    alone. Importances use PED-ANOVA (it scores how much each setting matters among the best trials and
+    needs no model fit); fANOVA is the fallback when PED-ANOVA cannot score the study (too few trials).
+    """
+    ostudy = optuna.load_study(study_name=tune_study_name(study), storage=storage)
+    trials = sorted(ostudy.get_trials(deepcopy=False), key=lambda t: t.number)
+    history = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+                "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                "run_id": t.user_attrs.get("ablate.run_id"),
+                "duration_s": t.duration.total_seconds() if t.duration else None} for t in trials]
+    importances, method = {}, ""
+    evaluators = (("PED-ANOVA", optuna.importance.PedAnovaImportanceEvaluator()),
+                  ("fANOVA", optuna.importance.FanovaImportanceEvaluator(seed=0)))
+    for method, evaluator in evaluators:
+        try:
+            importances = optuna.importance.get_param_importances(ostudy, evaluator=evaluator)
+            break
+        except (ValueError, RuntimeError, ZeroDivisionError) as e:
+            importances, reason = {}, f"{method}: {e}"
+    else:
+        method = f"none ({reason})"
+    from ablate.tune import tune_arm, tune_seed
+
+    best, spec = ostudy.best_trial, study.tune
+    setup = {"arm": tune_arm(study).name, "seed": tune_seed(study), "trials": spec.trials,
+             "sampler": spec.sampler, "pruner": spec.pruner, "epochs": spec.epochs or study.train.epochs,
+             "space": {k: v.model_dump() for k, v in spec.params.items()}}
+    return {"metric": spec.metric, "direction": spec.direction, "setup": setup, "trials": history,
+            "best_number": best.number, "best_value": best.value,
+            "importances": {k: float(v) for k, v in importances.items()}, "importance_method": method,
+            "optuna_study": tune_study_name(study)}

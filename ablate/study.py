@@ -18,6 +18,7 @@ from ablate.design import DESIGNS, Arm, DesignSpec, Factor
 from ablate.errors import UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS, Regularizer
+from ablate.tune import TuneSpec
 from ablate.yamlio import read_yaml
 
 FINAL_METRICS = {
@@ -72,7 +73,7 @@ class RawStudy(_Strict):
     always: dict[str, Any] = Field(default_factory=dict, max_length=64)
     design: DesignSpec = DesignSpec()
     seeds: int | list[int] = 3
-    tune: dict[str, Any] | None = None
+    tune: TuneSpec | None = None
 
     @field_validator("seeds")
     @classmethod
@@ -139,8 +140,10 @@ class Study:
     always: tuple[tuple[str, BaseModel], ...]
     design: DesignSpec
     seeds: tuple[int, ...]
-    tune: Any = None
+    tune: TuneSpec | None = None
     source: str = ""
+    tuned: tuple[tuple[str, float], ...] = ()  # frozen tune-phase values substituted into this study
+    identity: str = ""  # the file's hash, kept by a study with tuned values substituted (ablate.tune)
 
     @property
     def model_family(self) -> str:
@@ -170,6 +173,8 @@ class Study:
 
     @property
     def study_hash(self) -> str:
+        if self.identity:
+            return self.identity
         blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ablate.design import design_record, level_label
 from ablate.errors import AblateError
 from ablate.study import Cell, Study
 from ablate.testpoints import pause_point
@@ -60,6 +61,12 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def _json_tag(value: object, limit: int = 7900) -> str:
+    """JSON for a tag (MLflow keeps 8000 characters); a longer value says where the whole one is."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= limit else json.dumps({"truncated": True, "artifact": "design.json"})
 
 
 def _now_ms() -> int:
@@ -158,12 +165,15 @@ class Tracker:
             "ablate.created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "mlflow.runName": study.name,
         }
+        record = design_record(study.factors, arms, study.design.name)
+        tags.update({f"ablate.{k}": _json_tag(v) for k, v in record.items()})
         if found is None:
             mine = self.client.create_run(exp_id, tags=tags, run_name=study.name).info.run_id
             pause_point("parent.created")
             found = self.find_parent(study)
             if found != mine:
                 self.client.delete_run(mine)
+        self.client.log_dict(found, record, "design.json")
         shared = study.cells()[0].flat_params()  # model/data/train settings are the same in every cell
         params = {k: v for k, v in shared.items() if k.split(".")[0] in ("model", "data", "train")}
         self._log_params(found, {**params, "n_arms": len(arms), "n_cells": len(arms) * len(study.seeds)})
@@ -183,20 +193,40 @@ class Tracker:
         except (MlflowException, OSError, ValueError):
             return None
 
-    def start_cell(self, parent_id: str, cell: Cell, trial_number: int, phase: str = "ablate") -> str:
+    def start_cell(self, parent_id: str, cell: Cell, trial_number: int, phase: str = "ablate",
+                   name: str | None = None) -> str:
+        """A child run; `name` (a tune trial's) replaces the cell id as run name and `ablate.cell_id`."""
         study = cell.study
         exp_id = self.client.get_run(parent_id).info.experiment_id
         on = cell.arm.on(study.factors)
         tags = {
             "mlflow.parentRunId": parent_id, "ablate.role": "cell", "ablate.study": study.name,
             "ablate.study_hash": study.study_hash, "ablate.arm": cell.arm.name, "ablate.seed": str(cell.seed),
-            "ablate.phase": phase, "ablate.cell_id": cell.cell_id, "optuna.trial_number": str(trial_number),
+            "ablate.phase": phase, "ablate.cell_id": name or cell.cell_id, "optuna.trial_number": str(trial_number),
             "git.commit": git_commit(), "ablate.worker": f"{platform.node()}:{os.getpid()}",
             **{f"ablate.factors.{k}": "on" if v else "off" for k, v in on.items()},
+            **{f"ablate.levels.{f.name}": level_label(f, i) for f, i in zip(study.factors, cell.arm.levels)
+               if not f.two_level},
         }
-        run = self.client.create_run(exp_id, tags=tags, run_name=cell.cell_id)
+        run = self.client.create_run(exp_id, tags=tags, run_name=name or cell.cell_id)
         self._log_params(run.info.run_id, cell.flat_params())
         return run.info.run_id
+
+    def tuned(self, parent_id: str) -> dict[str, float] | None:
+        """The tune phase's frozen values recorded on the parent run, or None when not yet frozen."""
+        text = self.client.get_run(parent_id).data.tags.get("ablate.tuned")
+        return json.loads(text) if text else None
+
+    def record_tuned(self, parent_id: str, frozen: dict[str, float], summary: dict) -> None:
+        """Params `tuned.<path>`, the tune artifacts, then the `ablate.tuned` tag: the tag marks it complete."""
+        self._log_params(parent_id, {f"tuned.{k}": v for k, v in frozen.items()})
+        self.client.log_dict(parent_id, summary.get("importances", {}), "tune/importances.json")
+        self.client.log_dict(parent_id, summary, "tune/history.json")
+        tags = {"ablate.tune.importances": json.dumps(summary.get("importances", {})),
+                "ablate.tune.importance_method": str(summary.get("importance_method", "")),
+                "ablate.tune.optuna_study": str(summary.get("optuna_study", "")),
+                "ablate.tuned": json.dumps(frozen)}
+        self.client.log_batch(parent_id, tags=[RunTag(k, v[:7900]) for k, v in tags.items()])
 
     def finish(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
         if reason:

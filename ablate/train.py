@@ -95,8 +95,13 @@ def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> to
 
 
 def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int], None] | None = None,
-        device: torch.device | None = None) -> FitResult:
-    """Train one cell; raise CellFailed('diverged at epoch k') on a non-finite loss."""
+        device: torch.device | None = None,
+        on_metrics: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
+    """Train one cell; raise CellFailed('diverged at epoch k') on a non-finite loss.
+
+    `on_metrics(epoch, metrics)` sees each epoch's metrics after they are logged; a tune trial reports the
+    validation metric there and may raise to stop the cell (pruning).
+    """
     study, logger = cell.study, logger or NullLogger()
     device = device or resolve_device(study.train.device)
     torch.manual_seed(cell.seed)
@@ -144,6 +149,8 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
         logger.log_epoch(epoch, m)
         if on_epoch:
             on_epoch(epoch, study.train.epochs)
+        if on_metrics:
+            on_metrics(epoch, m)
         if any(stop):
             break
     for r in regs:

@@ -16,6 +16,7 @@ from ablate.errors import StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS
 from ablate.study import MAX_CELLS, RawStudy, Study, problems_from
+from ablate.tune import check_tune
 
 Problems = list[tuple[str, str, object]]
 
@@ -53,6 +54,8 @@ def build_study(raw: object, source: str) -> Study:
                   metric=rs.metric, factors=factors, always=always, design=rs.design, seeds=seeds,
                   tune=rs.tune, source=source)
     _check_arms(study, problems)
+    if study.tune is not None:
+        check_tune(study, problems)
     if problems:
         raise StudyError(source, problems)
     return study
@@ -97,12 +100,72 @@ def _factor(name: str, value: Any, path: str, problems: Problems, two_level_only
     if not isinstance(value, dict):
         problems.append((path, f"the settings of '{name}' must be a mapping (use {{}} for none)", value))
         return None
+    listed = {k: v for k, v in value.items() if isinstance(v, list)}
+    if listed:
+        if two_level_only:
+            problems.append((f"{path}.{next(iter(listed))}", "`always` takes one setting per regularizer, not a "
+                             "list of levels (make it a factor to compare levels)", next(iter(listed.values()))))
+            return None
+        return _leveled_factor(name, reg, value, listed, path, problems)
     try:
         params = reg.Params.model_validate(value)
     except ValidationError as e:
         problems.extend(problems_from(e, path))
         return None
     return Factor(name, (None, params))
+
+
+def _is_zero(v: Any) -> bool:
+    return v is False or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0)
+
+
+def _leveled_factor(name: str, reg, value: dict, listed: dict[str, list], path: str, problems: Problems):
+    """A factor whose params list values: level i takes the i-th value of every list (scalars repeat).
+
+    A level is *off* (the regularizer absent, as in a two-level factor's off arm) when all its listed values
+    are zero (0, 0.0, false) and either the regularizer does not accept them (dropout's p and l2's lambda
+    must be positive) or every value given for that level is zero. The off level, if any, becomes level 0,
+    so `dropout: {p: [0.0, 0.25, 0.5]}` gives off, 0.25 and 0.5, and `p: [0.25, 0.5]` compares two
+    strengths with no off arm.
+    """
+    lengths = {k: len(v) for k, v in listed.items()}
+    if len(set(lengths.values())) > 1:
+        problems.append((path, "every listed param must list the same number of levels (level i takes the "
+                         "i-th value of each list)", lengths))
+        return None
+    n = next(iter(lengths.values()))
+    if n < 2:
+        problems.append((f"{path}.{next(iter(listed))}", "a list of levels needs at least 2 values (use a "
+                         "single value for an on/off factor)", next(iter(listed.values()))))
+        return None
+    levels: list = []
+    ok = True
+    for i in range(n):
+        setting = {**value, **{k: v[i] for k, v in listed.items()}}
+        zero = all(_is_zero(v[i]) for v in listed.values())
+        try:
+            params = reg.Params.model_validate(setting)
+        except ValidationError as e:
+            if zero:
+                levels.append(None)
+                continue
+            ok = False
+            for p, rule, given in problems_from(e, path):
+                key = p[len(path) + 1:].split(".")[0]
+                problems.append((f"{p}.{i}" if key in listed else p, f"level {i}: {rule}", given))
+            continue
+        everything_zero = all(_is_zero(v) for v in setting.values())
+        levels.append(None if zero and everything_zero else params)
+    if not ok:
+        return None
+    seen = [None if p is None else p.model_dump(by_alias=True) for p in levels]
+    dupes = sorted({i for i, a in enumerate(seen) for j, b in enumerate(seen) if i != j and a == b})
+    if dupes:
+        problems.append((f"{path}.{next(iter(listed))}", f"levels must be distinct (levels {dupes} are the "
+                         "same setting)", next(iter(listed.values()))))
+        return None
+    levels.sort(key=lambda p: p is not None)  # stable: the off level first, the rest in the file's order
+    return Factor(name, tuple(levels), varying=tuple(listed))
 
 
 def _check_fit(builder, dataset, rs: RawStudy, problems: Problems) -> None:
@@ -143,6 +206,9 @@ def _check_design(rs: RawStudy, problems: Problems) -> None:
             seen.add(key)
     elif d.arms is not None:
         problems.append(("design.arms", f"only the explicit design takes arms (design is '{d.name}')", d.arms))
+    if d.resolution is not None and d.name != "fractional":
+        problems.append(("design.resolution", f"only the fractional design takes a resolution (design is "
+                         f"'{d.name}')", d.resolution))
 
 
 def _check_arms(study: Study, problems: Problems) -> None:

@@ -256,6 +256,14 @@ def parse_cells(children: list, factors: tuple[str, ...]) -> tuple[pd.DataFrame,
         }
         for name in factors:
             row[name] = tags.get(f"ablate.factors.{name}", "off") == "on"
+        # a multi-level factor's level label (ablate/report/levels.py plots the metric against it)
+        row.update(
+            {
+                f"level:{k[len('ablate.levels.') :]}": v
+                for k, v in tags.items()
+                if k.startswith("ablate.levels.")
+            }
+        )
         row.update(run.data.metrics)
         rows.append(row)
         params[info.run_id] = dict(run.data.params)

@@ -1,0 +1,102 @@
+"""Fractional factorial designs: 16 arms for 6 factors at resolution IV, the aliasing, what is estimable."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from ablate.design import alias_structure, estimable_terms, fractional_rows
+from ablate.errors import StudyError
+from ablate.study import validate_study
+from ablate.tracking import Tracker
+
+SIX = {"l2": {"lambda": 1e-3}, "l1": {"lambda": 1e-5}, "dropout": {"p": 0.3}, "spatial_dropout": {"p": 0.1},
+       "batchnorm": {}, "augment": {"crop": 1}}
+
+
+def _study(tiny_raw, factors=SIX, resolution=4):
+    tiny_raw["factors"] = dict(factors)
+    tiny_raw["design"] = {"name": "fractional", "resolution": resolution}
+    return validate_study(tiny_raw)
+
+
+def test_six_factors_resolution_four_runs_16_arms_with_baseline(tiny_raw):
+    study = _study(tiny_raw)
+    arms = study.arms()
+    assert len(arms) == 16 and len({a.levels for a in arms}) == 16
+    assert arms[0].name == "baseline"
+    signs = np.array([[1 if i else -1 for i in a.levels] for a in arms])
+    assert (signs.sum(axis=0) == 0).all()  # every factor on in half the arms
+    for a, b in itertools.combinations(range(6), 2):  # main effects orthogonal to each other
+        assert signs[:, a] @ signs[:, b] == 0
+    assert len(study.cells()) == 32
+
+
+def test_resolution_four_aliasing(tiny_raw):
+    study = _study(tiny_raw)
+    structure = alias_structure(study.factors, study.arms())
+    assert structure["resolution"] == 4 and structure["runs"] == 16
+    assert len(structure["defining_relation"]) == 3  # 2^(6-2): I = two generators and their product
+    assert all(len(w.lstrip("-").split(":")) == 4 for w in structure["defining_relation"])
+    for chain in structure["chains"]:
+        orders = sorted(len(t.lstrip("-").split(":")) for t in chain)
+        if orders[0] == 1:  # a main effect is aliased with no other main effect or two-way interaction
+            assert orders[1] >= 3, chain
+    two_way = [c for c in structure["chains"] if all(len(t.lstrip("-").split(":")) == 2 for t in c[:2])]
+    assert sum(len([t for t in c if t.count(":") == 1]) for c in two_way) == 15  # all 2fi, in 7 chains
+    # aliased interactions are not estimable; the six main effects are
+    assert estimable_terms(study.factors, study.arms()) == [f.name for f in study.factors]
+
+
+def test_aliases_recorded_on_the_parent_run(tiny_raw, workdir):
+    study = _study(tiny_raw)
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    tags = tracker.client.get_run(tracker.start_parent(study)).data.tags
+    aliases = json.loads(tags["ablate.aliases"])
+    assert aliases["resolution"] == 4 and len(aliases["chains"]) >= 7
+    assert json.loads(tags["ablate.estimable"]) == list(SIX)
+    assert json.loads(tags["ablate.arms"])[0] == "baseline" and len(json.loads(tags["ablate.arms"])) == 16
+
+
+def test_resolution_three_confounds_mains_with_interactions(tiny_raw):
+    study = _study(tiny_raw, {k: SIX[k] for k in ("l2", "l1", "dropout", "batchnorm")}, resolution=3)
+    structure = alias_structure(study.factors, study.arms())
+    assert len(study.arms()) == 8 and structure["resolution"] == 3
+    mains = [c for c in structure["chains"] if ":" not in c[0]]
+    assert all(any(t.count(":") == 1 for t in c) for c in mains)  # each main effect aliased with a 2fi
+    terms = estimable_terms(study.factors, study.arms())
+    assert terms[:4] == ["l2", "l1", "dropout", "batchnorm"]
+    # an interaction aliased with a main effect is never estimated
+    assert not any(t.lstrip("-") in terms for c in mains for t in c[1:])
+
+
+def test_too_few_factors_for_a_fraction_gives_the_full_factorial(tiny_raw):
+    study = _study(tiny_raw, {k: SIX[k] for k in ("l2", "dropout", "batchnorm")}, resolution=4)
+    assert len(study.arms()) == 8
+    assert alias_structure(study.factors, study.arms())["chains"] == []
+    assert len(estimable_terms(study.factors, study.arms())) == 6  # 3 mains + 3 interactions
+
+
+def test_fractional_refuses_factors_with_levels(tiny_raw):
+    with pytest.raises(StudyError) as err:
+        _study(tiny_raw, {**SIX, "dropout": {"p": [0.0, 0.3, 0.5]}})
+    assert "design: the fractional design takes two-level (on/off) factors only" in str(err.value)
+    assert "dropout" in str(err.value)
+
+
+def test_resolution_only_for_fractional(tiny_raw):
+    tiny_raw["design"] = {"name": "full_factorial", "resolution": 4}
+    with pytest.raises(StudyError, match="design.resolution: only the fractional design takes a resolution"):
+        validate_study(tiny_raw)
+
+
+def test_fraction_rows_are_deterministic():
+    from ablate.design import Factor
+
+    factors = tuple(Factor(n, (None, object())) for n in "abcdef")
+    assert fractional_rows(factors, 4) == fractional_rows(factors, 4)
+    assert len(fractional_rows(factors, 4)) == 16 and len(fractional_rows(factors, 3)) == 8
+    assert len(fractional_rows(factors, 5)) == 32

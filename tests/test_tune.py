@@ -1,0 +1,125 @@
+"""Tune, then ablate: validation of the tune block, frozen values, resume, pruning (real stores, tiny cells)."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ablate import search
+from ablate.errors import StudyError
+from ablate.runner import run_study
+from ablate.study import validate_study
+from ablate.tracking import Tracker
+from ablate.tune import apply_tuned, tune_arm, tune_cell
+
+TUNE = {"trials": 4, "sampler": "random", "pruner": "median", "startup_trials": 1, "warmup_epochs": 0,
+        "params": {"train.lr": {"low": 1e-6, "high": 3e-2, "log": True},
+                   "factors.l2.lambda": {"low": 1e-6, "high": 1e-2, "log": True}}}
+
+
+@pytest.fixture
+def tuned_raw(tiny_raw):
+    tiny_raw.update(name="tinytune", seeds=1, tune=json.loads(json.dumps(TUNE)))
+    tiny_raw["train"]["epochs"] = 3
+    return tiny_raw
+
+
+@pytest.mark.parametrize("params,field,rule", [
+    ({"factors.l3.lambda": {"low": 1e-4, "high": 1e-3}}, "tune.params.factors.l3.lambda", "no factor entry 'l3'"),
+    ({"train.foo": {"low": 1, "high": 2}}, "tune.params.train.foo", "not a setting of train"),
+    ({"train.optimizer": {"low": 1, "high": 2}}, "tune.params.train.optimizer", "only numeric settings"),
+    ({"train.epochs": {"low": 1.5, "high": 3}}, "tune.params.train.epochs", "integer setting"),
+    ({"factors.dropout.p": {"low": 0.1, "high": 1.0}}, "tune.params.factors.dropout.p.high", "less than 1"),
+    ({"train.lr": {"low": 1e-2, "high": 1e-3}}, "tune.params.train.lr", "`low < high` must hold"),
+    ({"train.lr": {"low": 0, "high": 1e-3, "log": True}}, "tune.params.train.lr", "log range needs low > 0"),
+    ({"lr": {"low": 1e-4, "high": 1e-3}}, "tune.params.lr", "e.g. train.lr"),
+])
+def test_bad_tune_params_name_field_and_rule(tiny_raw, params, field, rule):
+    tiny_raw["tune"] = {"params": params}
+    with pytest.raises(StudyError) as err:
+        validate_study(tiny_raw)
+    assert f": {field}: " in str(err.value) and rule in str(err.value), str(err.value)
+
+
+def test_tuned_factor_must_be_on_in_the_tune_arm(tiny_raw):
+    tiny_raw["tune"] = {"arm": ["l2"], "params": {"factors.dropout.p": {"low": 0.1, "high": 0.5}}}
+    with pytest.raises(StudyError, match="factor 'dropout' is off in the tune arm"):
+        validate_study(tiny_raw)
+
+
+def test_levels_cannot_be_tuned(tiny_raw):
+    tiny_raw["factors"]["dropout"] = {"p": [0.0, 0.3]}
+    tiny_raw["factors"]["l2"] = {"lambda": [0, 1e-3, 1e-2]}
+    tiny_raw["tune"] = {"params": {"factors.l2.lambda": {"low": 1e-4, "high": 1e-2}}}
+    with pytest.raises(StudyError, match="lists levels, which the ablation compares"):
+        validate_study(tiny_raw)
+
+
+def test_applying_tuned_values_keeps_the_identity(tuned_raw):
+    study = validate_study(tuned_raw)
+    tuned = apply_tuned(study, {"train.lr": 0.002, "factors.l2.lambda": 1e-4})
+    assert tuned.study_hash == study.study_hash and tuned.train.lr == 0.002
+    assert tuned.cells()[-1].flat_params()["reg.l2.lambda"] == 1e-4
+    assert [c.cell_id for c in tuned.cells()] == [c.cell_id for c in study.cells()]
+    cell = tune_cell(study, {"train.lr": 0.002, "factors.l2.lambda": 1e-4})
+    assert cell.arm == tune_arm(study) and cell.arm.name == "dropout+l2" and cell.seed == 1
+
+
+def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
+    study = validate_study(tuned_raw)
+    storage = search.open_storage("optuna.journal")
+    tracker = Tracker()
+    # an earlier run stopped after one tune trial: it counts, and the tune phase goes on from there
+    parent = tracker.start_parent(study)
+    search._run_tune_trial(study, search.open_tune_study(study, storage), tracker, parent, lambda *a, **k: None)
+
+    summary = run_study(study, report=False, quiet=True)
+    assert summary.finished == summary.total == 4
+    ostudy = optuna.load_study(study_name="tinytune:tune", storage=storage)
+    assert len(ostudy.trials) == 4
+    frozen = ostudy.user_attrs[search.TUNED]
+    assert frozen == ostudy.best_trial.params
+
+    client = MlflowClient(tracker.uri)
+    run = client.get_run(summary.parent_run_id)
+    assert json.loads(run.data.tags["ablate.tuned"]) == frozen
+    assert float(run.data.params["tuned.train.lr"]) == pytest.approx(frozen["train.lr"])
+    arts = {a.path for a in client.list_artifacts(summary.parent_run_id, "tune")}
+    assert arts == {"tune/history.json", "tune/importances.json"}
+    children = client.search_runs([run.info.experiment_id], "tags.`ablate.role` = 'cell'")
+    tune_runs = [r for r in children if r.data.tags["ablate.phase"] == "tune"]
+    cells = [r for r in children if r.data.tags["ablate.phase"] == "ablate"]
+    assert len(tune_runs) == 4 and len(cells) == 4
+    assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in range(4)}
+    for r in cells:  # every ablation cell ran with the frozen values, under the file's identity
+        assert float(r.data.params["train.lr"]) == pytest.approx(frozen["train.lr"])
+        assert r.data.tags["ablate.study_hash"] == study.study_hash
+        if r.data.tags["ablate.factors.l2"] == "on":
+            assert float(r.data.params["reg.l2.lambda"]) == pytest.approx(frozen["factors.l2.lambda"])
+
+    # run again: nothing tuned or trained again, the same frozen values
+    again = run_study(study, report=False, quiet=True)
+    assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 4
+    assert json.loads(client.get_run(again.parent_run_id).data.tags["ablate.tuned"]) == frozen
+
+
+def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
+    tuned_raw["tune"].update(trials=6, params={"train.lr": {"low": 1e-7, "high": 3e-2, "log": True}})
+    tuned_raw["train"]["epochs"] = 4
+    study = validate_study(tuned_raw)
+    storage = search.open_storage("optuna.journal")
+    tracker = Tracker()
+    parent = tracker.start_parent(study)
+    frozen = search.run_tune(study, storage, tracker, parent)
+    trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned, [(t.params, t.intermediate_values) for t in trials]
+    assert all(len(t.intermediate_values) < 4 for t in pruned)  # stopped before the last epoch
+    assert all(len(t.intermediate_values) == 4 for t in trials if t.state.name == "COMPLETE")
+    assert frozen["train.lr"] > 1e-4
+    summary = search.tune_summary(study, storage)
+    assert {t["state"] for t in summary["trials"]} >= {"PRUNED", "COMPLETE"}
+    assert summary["importance_method"] in ("PED-ANOVA", "fANOVA")
