@@ -73,7 +73,7 @@ def main_effects_plot(results: Results, effects: pd.DataFrame | None = None) -> 
         return _contribution_bars(results, effects)
     scale, unit = metric_scale(metric)
     with style():
-        fig = Figure(figsize=(2.6 * len(factors) + 0.8, 3.4), layout="constrained")
+        fig = Figure(figsize=(max(2.6 * len(factors) + 0.8, 7.5), 3.4), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, len(factors), sharey=True))
         for ax, f in zip(axes, factors, strict=True):
             per_seed = finished.groupby([f, "seed"])[metric].mean().unstack(0) * scale
@@ -112,7 +112,7 @@ def _contribution_bars(results: Results, effects: pd.DataFrame) -> Figure:
         return _empty("Main effects", "this design has no factorial main effects or contributions")
     scale, unit = metric_scale(results.study.metric)
     with style():
-        fig = Figure(figsize=(1.1 * len(rows) + 3, 3.6), layout="constrained")
+        fig = Figure(figsize=(max(1.1 * len(rows) + 3, 7.0), 3.6), layout="constrained")
         ax = fig.subplots()
         est = rows["estimate"].to_numpy() * scale
         err = np.vstack([est - rows["ci_low"] * scale, rows["ci_high"] * scale - est])
@@ -141,7 +141,10 @@ def interaction_heatmap(results: Results, effects: pd.DataFrame | None = None) -
     limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
     cmap = "RdBu" if results.study.direction == "maximize" else "RdBu_r"  # blue = better
     with style():
-        fig = Figure(figsize=(1.2 * len(factors) + 3, 1.0 * len(factors) + 1.6), layout="constrained")
+        fig = Figure(
+            figsize=(max(1.2 * len(factors) + 3, 7.0), max(1.0 * len(factors) + 1.6, 4.0)),
+            layout="constrained",
+        )
         ax = fig.subplots()
         image = ax.imshow(matrix.to_numpy(dtype=float), cmap=cmap, vmin=-limit, vmax=limit)
         for i, a in enumerate(factors):
@@ -214,7 +217,9 @@ def layer_norm_heatmap(results: Results) -> Figure:
     relative = "baseline" in table.index
     shown = table / table.loc["baseline"] if relative else table
     with style():
-        fig = Figure(figsize=(0.9 * len(shown.columns) + 4, 0.36 * len(shown) + 2.2), layout="constrained")
+        fig = Figure(
+            figsize=(max(0.9 * len(shown.columns) + 4, 7.5), 0.36 * len(shown) + 2.4), layout="constrained"
+        )
         ax = fig.subplots()
         values = shown.to_numpy(dtype=float)
         if relative:
