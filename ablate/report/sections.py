@@ -16,7 +16,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ablate.report import plots, plots_stats, stats
+from ablate.report.design_section import design_section
+from ablate.report.levels import levels_section
 from ablate.report.results import Results
+from ablate.report.tune_section import tune_section
 from ablate.report.verdicts import effect_table, factor_verdicts, metric_scale
 
 
@@ -241,6 +244,9 @@ DEFAULT_SECTIONS: list[SectionBuilder] = [
     verdict_section,
     leaderboard_section,
     effects_section,
+    design_section,  # fractional designs only: the aliasing, and the effects the fraction can estimate
+    levels_section,  # factors with levels only: the metric against each level
+    tune_section,  # studies with a tune phase only: the search, importances and the frozen values
     training_section,
     cells_section,
     failures_section,
