@@ -7,13 +7,14 @@ name    ?= quickstart
 workers ?= 1
 port    ?= 5000
 
-.PHONY: install study report ui test lint validate clean-stores help
+.PHONY: install study report ui test lint validate clean-stores help dashboard
 
 help:
 	@echo "make install              create .venv and install ablate with dev extras"
 	@echo "make study name=NAME      run studies/NAME.yaml (default quickstart) and build its report"
 	@echo "make report name=NAME     rebuild reports/NAME/index.html from MLflow alone"
 	@echo "make ui                   MLflow UI on http://127.0.0.1:$(port) over ./mlflow.db"
+	@echo "make dashboard name=NAME  optuna-dashboard on http://127.0.0.1:$(dashboard_port) over the study's storage"
 	@echo "make test                 run the test suite"
 	@echo "make lint                 ruff"
 
@@ -37,6 +38,12 @@ validate: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/ablate ui --host 127.0.0.1 --port $(port)
+
+# optuna-dashboard is the optional extra `dashboard`: installed on first use
+dashboard_port ?= 8080
+dashboard: $(STAMP)
+	$(BIN)/python -c "import optuna_dashboard" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dashboard]'
+	$(BIN)/ablate dashboard studies/$(name).yaml --host 127.0.0.1 --port $(dashboard_port)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
                    "start the study, if it has not yet (default 120)")
 
+    dash = sub.add_parser("dashboard", help="start optuna-dashboard over a study's Optuna storage "
+                          "(the ablation's trials and, if any, its tune phase)")
+    dash.add_argument("study", help="a study YAML file or a study name")
+    dash.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or optuna.journal)")
+    dash.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, default=8080)
+
     ui = sub.add_parser("ui", help="start the MLflow UI over the project's store")
     stores(ui, storage=False)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
@@ -190,16 +197,29 @@ def cmd_worker(args) -> int:
     storage = search.open_storage(search.resolve_storage(args.storage))
     parent, ostudy = _join(study, tracker, storage, args)
     if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
-        from ablate.tune import apply_tuned
-
-        frozen = tracker.tuned(parent) or search.frozen_values(study, storage)
-        if frozen is None:
-            raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`); its "
-                              f"cells are enqueued once the tuned values are frozen: start the worker then")
-        study = apply_tuned(study, frozen)
+        study = _frozen_study(study, tracker, storage, args.wait_seconds)
     n = search.run_cells(study, ostudy, tracker, parent, emit=None)
     print(f"worker ran {n} cell(s) of '{study.name}'")
     return 0
+
+
+def _frozen_study(study, tracker, storage, wait_seconds: float):
+    """The study with its tune phase's frozen values, waiting a while for `ablate run` to freeze them
+    (the tune phase runs in that process; cells are enqueued only afterwards)."""
+    import time
+
+    from ablate import search
+    from ablate.tune import apply_tuned
+
+    deadline = time.monotonic() + wait_seconds
+    parent = tracker.find_parent(study)
+    while (frozen := tracker.tuned(parent) or search.frozen_values(study, storage)) is None:
+        if time.monotonic() > deadline:
+            raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`; waited "
+                              f"{wait_seconds:.0f} s): its cells are enqueued once the tuned values are "
+                              f"frozen; start the worker then, or give it a longer --wait-seconds")
+        time.sleep(2.0)
+    return apply_tuned(study, frozen)
 
 
 def _join(study, tracker, storage, args):
@@ -243,8 +263,20 @@ def cmd_ui(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from ablate import search
+
+    name = args.study
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        from ablate.study import load_study
+
+        name = load_study(name).name
+    search.serve_dashboard(name, search.resolve_storage(args.storage), args.host, args.port)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
-            "worker": cmd_worker, "ui": cmd_ui}
+            "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard}
 
 if __name__ == "__main__":
     sys.exit(main())
