@@ -197,7 +197,7 @@ class Tracker:
                    name: str | None = None) -> str:
         """A child run; `name` (a tune trial's) replaces the cell id as run name and `ablate.cell_id`."""
         study = cell.study
-        exp_id = self.client.get_run(parent_id).info.experiment_id
+        exp_id = self._experiment_of(parent_id)
         on = cell.arm.on(study.factors)
         tags = {
             "mlflow.parentRunId": parent_id, "ablate.role": "cell", "ablate.study": study.name,
@@ -227,6 +227,11 @@ class Tracker:
                 "ablate.tune.optuna_study": str(summary.get("optuna_study", "")),
                 "ablate.tuned": json.dumps(frozen)}
         self.client.log_batch(parent_id, tags=[RunTag(k, v[:7900]) for k, v in tags.items()])
+
+    def _experiment_of(self, parent_id: str) -> str:
+        if parent_id not in self._experiments:
+            self._experiments[parent_id] = self.client.get_run(parent_id).info.experiment_id
+        return self._experiments[parent_id]
 
     def finish(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
         if reason:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,9 +61,7 @@ class Batches:
     def __init__(self, data: Data, device: torch.device, channels_last: bool):
         self.image = data.spec.kind == "image"
         self.device, self.channels_last = device, channels_last
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        self.x = {k: move(getattr(data, f"x_{k}")) for k in ("train", "val", "test")}
-        self.y = {k: move(getattr(data, f"y_{k}")) for k in ("train", "val", "test")}
+        self.x, self.y = _on_device(data, device)
         if self.image:
             self.scale = (1.0 / (255.0 * data.std)).to(device).view(1, -1, 1, 1)
             self.shift = (data.mean / data.std).to(device).view(1, -1, 1, 1)
@@ -74,6 +73,22 @@ class Batches:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
+_ON_DEVICE: dict[tuple[int, str], tuple[Data, dict[str, Tensor], dict[str, Tensor]]] = {}
+
+
+def _on_device(data: Data, device: torch.device) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The splits on the device, copied once per process and dataset rather than once per cell (datasets
+    are cached per process, so a worker's cells share one Data; on a GPU this saves a CIFAR-sized copy)."""
+    key = (id(data), str(device))  # the entry holds `data`, so the id stays its own
+    if key not in _ON_DEVICE:
+        if len(_ON_DEVICE) >= 2:
+            _ON_DEVICE.pop(next(iter(_ON_DEVICE)))
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        _ON_DEVICE[key] = (data, {k: move(getattr(data, f"x_{k}")) for k in ("train", "val", "test")},
+                           {k: move(getattr(data, f"y_{k}")) for k in ("train", "val", "test")})
+    return _ON_DEVICE[key][1], _ON_DEVICE[key][2]
+
+
 def build_model(cell: Cell, data: Data, regs: list[Regularizer]) -> nn.Module:
     kwargs: dict = {}
     for r in regs:
@@ -82,7 +97,9 @@ def build_model(cell: Cell, data: Data, regs: list[Regularizer]) -> nn.Module:
 
 
 def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> torch.optim.Optimizer:
-    """Two groups: regularizer optimizer settings (weight decay) touch only the penalized weights."""
+    """Two groups: regularizer optimizer settings (weight decay) touch only the penalized weights. Without
+    such settings, one group: each group is its own set of foreach kernels, which a launch-bound GPU step
+    feels (same arithmetic per parameter either way)."""
     t = cell.study.train
     extra: dict = {}
     for r in regs:
@@ -90,6 +107,8 @@ def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> to
     decayed = {id(p) for p in penalized_parameters(model)}
     groups = [{"params": [p for p in model.parameters() if id(p) in decayed], **extra},
               {"params": [p for p in model.parameters() if id(p) not in decayed]}]
+    if not extra:
+        groups = [{"params": list(model.parameters())}]
     kw = {"momentum": t.momentum} if t.optimizer == "sgd" else {}
     return OPTIMIZERS[t.optimizer](groups, lr=t.lr, **kw)
 
@@ -113,7 +132,8 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     model = build_model(cell, data, regs).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if study.train.compile else model
+    model, net = _compiled(model, device, channels_last) if study.train.compile else (model, model)
+    _record_runtime(logger, device, study.train.precision, channels_last, study.train.compile)
     optimizer = build_optimizer(cell, model, regs)
     loss_kw: dict = {}
     for r in regs:
@@ -158,6 +178,37 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     final = _final_metrics(net, batches, history, state, study.train.eval_batch_size, amp)
     logger.log_final(final, {"weights.json": weight_histogram(model)})
     return FitResult(final, history, state.stop_reason)
+
+
+_COMPILED: dict[tuple, tuple[nn.Module, nn.Module]] = {}  # per process: network structure -> (model, compiled)
+
+
+def _compiled(model: nn.Module, device: torch.device, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    """(model, compiled net). Cells whose networks have the same structure share one compiled module: the
+    new cell's freshly initialised weights (and buffers) are copied into it, so torch.compile's warm-up
+    (9-30 s on this CPU) is paid once per worker process and network shape, not once per cell."""
+    key = (repr(model), str(device), channels_last)
+    if key not in _COMPILED:
+        if len(_COMPILED) >= 4:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = (model, torch.compile(model))
+        return _COMPILED[key]
+    shared, net = _COMPILED[key]
+    shared.load_state_dict(model.state_dict())
+    for p in shared.parameters():
+        p.grad = None
+    return shared, net
+
+
+def _record_runtime(logger, device: torch.device, precision: str, channels_last: bool, compiled: bool) -> None:
+    """Tag how the cell really ran (resolved here, where it is decided), for the report's run facts."""
+    set_tags = getattr(logger, "set_tags", None)  # optional: a Logger need not take tags
+    if set_tags is None:
+        return
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
+    set_tags({"ablate.device": f"{device.type} ({name})", "ablate.precision": precision,
+              "ablate.channels_last": str(channels_last).lower(), "ablate.compile": str(compiled).lower(),
+              "ablate.torch_threads": str(torch.get_num_threads())})
 
 
 def _autocast(device: torch.device, precision: str):

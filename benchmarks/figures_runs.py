@@ -1,0 +1,91 @@
+"""Figures d, e, g: whole `ablate run` commands, as a user types them, each in a fresh directory.
+
+Each run starts from empty stores in its own temporary directory, so store creation is included (as a user
+pays it once) and no run resumes another's cells.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from common import QUICK, ROOT, side_by_side, write_yaml
+
+QUICKSTART = ROOT / "studies" / "quickstart.yaml"
+ABLATE = [sys.executable, "-m", "ablate.cli"]
+REPS = 2
+
+
+def _study_file(tmp: Path, name: str, **train) -> Path:
+    """The quickstart, or (BENCH_QUICK, or for e) a cut-down copy of it with fewer epochs and seeds."""
+    study = yaml.safe_load(QUICKSTART.read_text(encoding="utf-8"))
+    study["name"] = name
+    study["train"].update(train)
+    if QUICK:
+        study["train"]["epochs"], study["seeds"] = 1, 1
+    return write_yaml(tmp / f"{name}.yaml", study)
+
+
+def _run(study: Path, workers: int, *extra: str) -> float:
+    """Seconds of one `ablate run` in a fresh directory (stores, workers, cells[, report])."""
+    with tempfile.TemporaryDirectory() as cwd:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": "", "ABLATE_STORAGE": ""}
+        t0 = time.perf_counter()
+        subprocess.run([*ABLATE, "run", str(study), "--workers", str(workers), "--quiet", *extra], cwd=cwd,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+
+def fig_d() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        study = QUICKSTART if not QUICK else _study_file(Path(tmp), "quickstart")
+        one, two = side_by_side(lambda: _run(study, 1, "--no-report"), lambda: _run(study, 2, "--no-report"), REPS)
+    return (f"d. quickstart --workers 2 vs --workers 1, wall time: {one / two:.2f}x speed-up (goal >= 1.6x) "
+            f"[{one:.1f} s vs {two:.1f} s, cells only (--no-report), {os.cpu_count()} cores, medians of {REPS}]")
+
+
+def fig_e() -> str:
+    from ablate.study import load_study
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        study_file = _study_file(Path(tmp), "exactly_once", epochs=1)
+        n_cells = len(load_study(study_file).cells())
+        for workers in (1, 2, 4):
+            cwd = Path(tmp) / f"w{workers}"
+            cwd.mkdir()
+            env = {**os.environ, "MLFLOW_TRACKING_URI": "", "ABLATE_STORAGE": ""}
+            subprocess.run([*ABLATE, "run", str(study_file), "--workers", str(workers), "--quiet", "--no-report"],
+                           cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+            trials, distinct, runs = _count(load_study(study_file), cwd)
+            ok = trials == distinct == runs == n_cells
+            out.append(f"{trials / n_cells:.2f} with {workers} worker{'s' if workers > 1 else ''}"
+                       + ("" if ok else f" (!: {distinct} distinct cells, {runs} MLflow runs)"))
+    return f"e. trials executed / cells: {', '.join(out)} (must be 1.00) [{n_cells} cells, 1 epoch each]"
+
+
+def _count(study, cwd: Path) -> tuple[int, int, int]:
+    """Trials that trained a cell (they carry an MLflow run id), distinct cells among them, MLflow cell runs."""
+    from ablate import search
+    from ablate.tracking import Tracker
+
+    ostudy = search.open_study(study, search.open_storage(str(cwd / search.DEFAULT_STORAGE)), create=False)
+    executed = [t for t in ostudy.get_trials(deepcopy=False) if t.user_attrs.get("ablate.run_id")]
+    tracker = Tracker(f"sqlite:///{cwd}/mlflow.db")
+    runs = tracker.cell_runs(tracker.find_parent(study))
+    return len(executed), len({t.user_attrs.get(search.CELL) for t in executed}), len(runs)
+
+
+def fig_g(reps: int = 1) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        study = QUICKSTART if not QUICK else _study_file(Path(tmp), "quickstart")
+        seconds = statistics.median(_run(study, 1) for _ in range(reps))
+    return (f"g. quickstart end to end: {seconds:.1f} s [`ablate run studies/quickstart.yaml`, 32 cells x up to "
+            f"12 epochs, fresh stores, report included, 1 worker]" if not QUICK else
+            f"g. quickstart end to end (BENCH_QUICK cut-down): {seconds:.1f} s")

@@ -1,0 +1,58 @@
+"""Issue 5's framework parts: the compile cache, the per-process device copy of a dataset, the runtime tags a
+cell records, and the SQLite store's WAL mode. (The speed figures themselves are `make bench`'s.)"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import torch
+
+from ablate import train
+from ablate.data import DATASETS
+from ablate.data.base import DataSpec
+from ablate.models import MODELS
+from ablate.study import validate_study
+from ablate.tracking import Tracker
+
+SPEC = DataSpec(kind="image", num_classes=3, in_channels=1, image_size=(6, 6))
+
+
+def _cnn(seed: int, **reg) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return MODELS.get("cnn").build(MODELS.get("cnn").Params(width=2), SPEC, **reg)
+
+
+def test_compile_cache_shares_one_compiled_module_per_shape_with_each_cells_weights(monkeypatch):
+    monkeypatch.setattr(train, "_COMPILED", {})
+    first, second = _cnn(0), _cnn(1)
+    want = {k: v.clone() for k, v in second.state_dict().items()}
+    model_a, net_a = train._compiled(first, torch.device("cpu"), False)
+    model_b, net_b = train._compiled(second, torch.device("cpu"), False)
+    assert model_b is model_a is first and net_b is net_a  # one compiled module, reused
+    got = model_b.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)  # ... trained from the second cell's init
+    model_c, net_c = train._compiled(_cnn(0, dropout=0.5), torch.device("cpu"), False)
+    assert net_c is not net_a and len(train._COMPILED) == 2  # another structure: its own entry
+
+
+def test_a_worker_copies_a_dataset_to_the_device_once(tiny_raw):
+    study = validate_study(tiny_raw)
+    data = DATASETS.get(study.data.name).load(study.data)
+    x1, y1 = train._on_device(data, torch.device("cpu"))
+    x2, y2 = train._on_device(data, torch.device("cpu"))
+    assert x1 is x2 and y1 is y2 and x1["train"].data_ptr() == data.x_train.data_ptr()
+
+
+def test_a_cell_records_how_it_ran_and_the_sqlite_store_is_in_wal_mode(tiny_raw, tmp_path):
+    tiny_raw["train"].update(epochs=1, precision="bf16")
+    cell = validate_study(tiny_raw).cells()[0]
+    db = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{db}")
+    run_id = tracker.start_cell(tracker.start_parent(cell.study), cell, 0)
+    train.fit(cell, tracker.logger(run_id))
+    tags = tracker.client.get_run(run_id).data.tags
+    assert tags["ablate.precision"] == "bf16" and tags["ablate.channels_last"] == "true"
+    assert tags["ablate.device"].startswith("cpu") and tags["ablate.compile"] == "false"
+    assert int(tags["ablate.torch_threads"]) >= 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
