@@ -53,3 +53,8 @@ lint: $(STAMP)
 
 clean-stores:
 	rm -rf mlflow.db mlartifacts mlruns optuna.journal optuna.journal.lock reports/*/
+
+# the seven speed figures of issue 5 (minutes; run it on a quiet machine); BENCH_QUICK=1 checks the scripts
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py $(figures)
