@@ -267,7 +267,8 @@ def metric_vs_epochs(results: Results) -> Figure:
                 edgecolor="white",
                 linewidth=0.5,
             )
-        ax.set_xlim(float(epochs.min()) - 0.6, float(epochs.max()) + 0.6)  # whole-epoch ticks even if all equal
+        # whole-epoch ticks even when every cell ran the same number of epochs
+        ax.set_xlim(float(epochs.min()) - 0.6, float(epochs.max()) + 0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlabel("epochs run (early stopping may end a cell before the budget)")
         ax.set_ylabel(metric + (f" ({'%' if unit == 'points' else unit})" if unit else ""))
