@@ -578,12 +578,16 @@ def _run_tune_trial(study: Study, ostudy: optuna.Study, tracker, parent_id: str,
     emit("done", cell=name, status="FINISHED", value=value)
 
 
+PED_ANOVA_MIN_TRIALS = 20
+
+
 def tune_summary(study: Study, storage) -> dict[str, object]:
     """What the report shows of a finished tune phase: every trial's course, and parameter importances.
 
     Computed here, once, from the Optuna storage, and logged to MLflow: the report is built from MLflow
     alone. Importances use PED-ANOVA (it scores how much each setting matters among the best trials and
-    needs no model fit); fANOVA is the fallback when PED-ANOVA cannot score the study (too few trials).
+    needs no model fit) from 20 complete trials on; below that its top-10% set is a single trial, so
+    fANOVA (a random forest over all complete trials) is used, and is the fallback either way.
     """
     ostudy = optuna.load_study(study_name=tune_study_name(study), storage=storage)
     trials = sorted(ostudy.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -591,12 +595,17 @@ def tune_summary(study: Study, storage) -> dict[str, object]:
                 "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
                 "run_id": t.user_attrs.get("ablate.run_id"),
                 "duration_s": t.duration.total_seconds() if t.duration else None} for t in trials]
-    importances, method = {}, ""
-    evaluators = (("PED-ANOVA", optuna.importance.PedAnovaImportanceEvaluator()),
-                  ("fANOVA", optuna.importance.FanovaImportanceEvaluator(seed=0)))
+    importances, method, reason = {}, "", ""
+    evaluators = [("PED-ANOVA", optuna.importance.PedAnovaImportanceEvaluator()),
+                  ("fANOVA", optuna.importance.FanovaImportanceEvaluator(seed=0))]
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    if complete < PED_ANOVA_MIN_TRIALS:  # its top-10% target set would hold one trial: every score equal
+        evaluators.reverse()
     for method, evaluator in evaluators:
         try:
-            importances = optuna.importance.get_param_importances(ostudy, evaluator=evaluator)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importances = optuna.importance.get_param_importances(ostudy, evaluator=evaluator)
             break
         except (ValueError, RuntimeError, ZeroDivisionError) as e:
             importances, reason = {}, f"{method}: {e}"

@@ -10,12 +10,14 @@ from mlflow.tracking import MlflowClient
 
 from ablate import search
 from ablate.errors import StudyError
+from ablate.report.results import load_results
+from ablate.report.tune_section import tune_section
 from ablate.runner import run_study
 from ablate.study import validate_study
 from ablate.tracking import Tracker
 from ablate.tune import apply_tuned, tune_arm, tune_cell
 
-TUNE = {"trials": 4, "sampler": "random", "pruner": "median", "startup_trials": 1, "warmup_epochs": 0,
+TUNE = {"trials": 3, "sampler": "random", "pruner": "median", "startup_trials": 1, "warmup_epochs": 0,
         "params": {"train.lr": {"low": 1e-6, "high": 3e-2, "log": True},
                    "factors.l2.lambda": {"low": 1e-6, "high": 1e-2, "log": True}}}
 
@@ -23,7 +25,7 @@ TUNE = {"trials": 4, "sampler": "random", "pruner": "median", "startup_trials": 
 @pytest.fixture
 def tuned_raw(tiny_raw):
     tiny_raw.update(name="tinytune", seeds=1, tune=json.loads(json.dumps(TUNE)))
-    tiny_raw["train"]["epochs"] = 3
+    tiny_raw["train"]["epochs"] = 2
     return tiny_raw
 
 
@@ -79,7 +81,7 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4
     ostudy = optuna.load_study(study_name="tinytune:tune", storage=storage)
-    assert len(ostudy.trials) == 4
+    assert len(ostudy.trials) == 3
     frozen = ostudy.user_attrs[search.TUNED]
     assert frozen == ostudy.best_trial.params
 
@@ -92,23 +94,32 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     children = client.search_runs([run.info.experiment_id], "tags.`ablate.role` = 'cell'")
     tune_runs = [r for r in children if r.data.tags["ablate.phase"] == "tune"]
     cells = [r for r in children if r.data.tags["ablate.phase"] == "ablate"]
-    assert len(tune_runs) == 4 and len(cells) == 4
-    assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in range(4)}
+    assert len(tune_runs) == 3 and len(cells) == 4
+    assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in range(3)}
     for r in cells:  # every ablation cell ran with the frozen values, under the file's identity
         assert float(r.data.params["train.lr"]) == pytest.approx(frozen["train.lr"])
         assert r.data.tags["ablate.study_hash"] == study.study_hash
         if r.data.tags["ablate.factors.l2"] == "on":
             assert float(r.data.params["reg.l2.lambda"]) == pytest.approx(frozen["factors.l2.lambda"])
 
+    # the report's tune section is rebuilt from MLflow alone
+    results = load_results("tinytune", tracker.uri)
+    section = tune_section(results)
+    facts = dict(section.context["facts"])
+    assert "3: " in facts["Trials"] and "seed 1 (a seed no ablation cell uses)" in facts["Tuned on"]
+    assert {r["setting"] for r in section.context["frozen"]} == {"train.lr", "factors.l2.lambda"}
+    assert {f.id for f in section.context["figures"]} >= {"tune-history", "tune-curves", "tune-importance"}
+    assert len(results.finished) == 4  # tune trials are not ablation cells
+
     # run again: nothing tuned or trained again, the same frozen values
     again = run_study(study, report=False, quiet=True)
-    assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 4
+    assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 3
     assert json.loads(client.get_run(again.parent_run_id).data.tags["ablate.tuned"]) == frozen
 
 
 def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
-    tuned_raw["tune"].update(trials=6, params={"train.lr": {"low": 1e-7, "high": 3e-2, "log": True}})
-    tuned_raw["train"]["epochs"] = 4
+    tuned_raw["tune"].update(trials=5, params={"train.lr": {"low": 1e-7, "high": 3e-2, "log": True}})
+    tuned_raw["train"]["epochs"] = 3
     study = validate_study(tuned_raw)
     storage = search.open_storage("optuna.journal")
     tracker = Tracker()
@@ -117,8 +128,8 @@ def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
     trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert pruned, [(t.params, t.intermediate_values) for t in trials]
-    assert all(len(t.intermediate_values) < 4 for t in pruned)  # stopped before the last epoch
-    assert all(len(t.intermediate_values) == 4 for t in trials if t.state.name == "COMPLETE")
+    assert all(len(t.intermediate_values) < 3 for t in pruned)  # stopped before the last epoch
+    assert all(len(t.intermediate_values) == 3 for t in trials if t.state.name == "COMPLETE")
     assert frozen["train.lr"] > 1e-4
     summary = search.tune_summary(study, storage)
     assert {t["state"] for t in summary["trials"]} >= {"PRUNED", "COMPLETE"}
