@@ -124,6 +124,18 @@ def cmd_validate(args) -> int:
               f"data {study.data.name}, hash {study.study_hash[:12]})")
         for arm in arms:
             print(f"  {arm.name}")
+        if study.design.name == "fractional":
+            from ablate.design import alias_structure
+
+            a = alias_structure(study.factors, arms)
+            print(f"fractional design, resolution {a['resolution'] or 'full'}: {len(arms)} of "
+                  f"{2 ** len(study.factors)} arms; defining relation I = "
+                  f"{' = '.join(a['defining_relation']) or '(none)'}")
+        if study.tune is not None:
+            from ablate.tune import tune_arm
+
+            print(f"tune phase first: {study.tune.trials} trials on arm '{tune_arm(study).name}' "
+                  f"({', '.join(study.tune.params)})")
         print(f"{len(arms)} arms x {len(study.seeds)} seeds = {len(arms) * len(study.seeds)} cells")
     return code
 

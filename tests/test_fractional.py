@@ -100,3 +100,14 @@ def test_fraction_rows_are_deterministic():
     assert fractional_rows(factors, 4) == fractional_rows(factors, 4)
     assert len(fractional_rows(factors, 4)) == 16 and len(fractional_rows(factors, 3)) == 8
     assert len(fractional_rows(factors, 5)) == 32
+
+
+def test_validate_prints_the_fraction(tiny_raw, write_study, capsys):
+    from ablate.cli import main
+
+    tiny_raw["factors"] = dict(SIX)
+    tiny_raw["design"] = {"name": "fractional", "resolution": 4}
+    assert main(["validate", str(write_study(tiny_raw))]) == 0
+    out = capsys.readouterr().out
+    assert "fractional design, resolution 4: 16 of 64 arms; defining relation I = " in out
+    assert "16 arms x 2 seeds = 32 cells" in out
