@@ -32,7 +32,7 @@ def weight_stats(model: nn.Module) -> dict[str, float]:
 
 
 @torch.no_grad()
-def weight_histogram(model: nn.Module, bins: int = 60) -> dict:
+def weight_histogram(model: nn.Module, bins: int = 200) -> dict:
     """Histogram of all penalized weights (and per layer) for the report's weight-distribution figure."""
     names, params = zip(*penalized_named(model))
     flat = torch.cat([p.detach().float().flatten() for p in params]).cpu()

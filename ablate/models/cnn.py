@@ -8,6 +8,8 @@ change the module tree). The flatten size comes from the spec, so 8x8 digits and
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -41,22 +43,25 @@ class RegularizedCNN(nn.Module):
         if height < 2 or wide < 2:
             raise ValueError(f"the CNN needs images of at least 2x2 pixels, got {image_size}")
         hidden = hidden or 8 * width
-        self.features = nn.Sequential(
-            *_conv_block(in_channels, width, batchnorm, spatial_dropout, gaussian_dropout),
-            *_conv_block(width, 2 * width, batchnorm, spatial_dropout, 0.0),
-            nn.MaxPool2d(2),
-        )
+        # named layers: `norm/features.conv1.weight` means the same tensor in every arm, whichever optional
+        # layers an arm adds (positional indices would shift when BatchNorm or dropout appear)
+        self.features = nn.Sequential(OrderedDict(
+            _conv_block(1, in_channels, width, batchnorm, spatial_dropout, gaussian_dropout)
+            + _conv_block(2, width, 2 * width, batchnorm, spatial_dropout, 0.0)
+            + [("pool", nn.MaxPool2d(2))]
+        ))
         flat = 2 * width * (height // 2) * (wide // 2)
-        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(flat, hidden, bias=not batchnorm)]
+        layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten()),
+                                               ("fc1", nn.Linear(flat, hidden, bias=not batchnorm))]
         if batchnorm:
-            layers.append(nn.BatchNorm1d(hidden))
-        layers.append(nn.ReLU(inplace=True))
+            layers.append(("bn_fc1", nn.BatchNorm1d(hidden)))
+        layers.append(("relu_fc1", nn.ReLU(inplace=True)))
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(("dropout", nn.Dropout(dropout)))
         if gaussian_dropout > 0:
-            layers.append(GaussianDropout(gaussian_dropout))
-        layers.append(nn.Linear(hidden, num_classes))
-        self.classifier = nn.Sequential(*layers)
+            layers.append(("gdrop_fc1", GaussianDropout(gaussian_dropout)))
+        layers.append(("fc_out", nn.Linear(hidden, num_classes)))
+        self.classifier = nn.Sequential(OrderedDict(layers))
         _init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -64,17 +69,17 @@ class RegularizedCNN(nn.Module):
 
 
 def _conv_block(
-    cin: int, cout: int, batchnorm: bool, spatial_dropout: float, gaussian_dropout: float
-) -> list[nn.Module]:
+    i: int, cin: int, cout: int, batchnorm: bool, spatial_dropout: float, gaussian_dropout: float
+) -> list[tuple[str, nn.Module]]:
     # a conv bias before BatchNorm is cancelled by the mean subtraction; BN's shift takes its role
-    block: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=not batchnorm)]
+    block: list[tuple[str, nn.Module]] = [(f"conv{i}", nn.Conv2d(cin, cout, 3, padding=1, bias=not batchnorm))]
     if batchnorm:
-        block.append(nn.BatchNorm2d(cout))
-    block.append(nn.ReLU(inplace=True))
+        block.append((f"bn{i}", nn.BatchNorm2d(cout)))
+    block.append((f"relu{i}", nn.ReLU(inplace=True)))
     if spatial_dropout > 0:
-        block.append(nn.Dropout2d(spatial_dropout))
+        block.append((f"sdrop{i}", nn.Dropout2d(spatial_dropout)))
     if gaussian_dropout > 0:
-        block.append(GaussianDropout(gaussian_dropout))
+        block.append((f"gdrop{i}", GaussianDropout(gaussian_dropout)))
     return block
 
 
