@@ -492,7 +492,7 @@ def tune_counted(ostudy: optuna.Study) -> int:
     """Trials that used up the budget: complete, pruned, or failed for good (diverged); not interrupted ones."""
     return sum(1 for t in ostudy.get_trials(deepcopy=False)
                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and not t.user_attrs.get(RETRY)))
+               or (t.state == TrialState.FAIL and t.user_attrs.get(RETRY) is False))
 
 
 def frozen_values(study: Study, storage) -> dict[str, float] | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 
 import optuna
 import pytest
@@ -76,12 +79,18 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     tracker = Tracker()
     # an earlier run stopped after one tune trial: it counts, and the tune phase goes on from there
     parent = tracker.start_parent(study)
-    search._run_tune_trial(study, search.open_tune_study(study, storage), tracker, parent, lambda *a, **k: None)
+    ostudy = search.open_tune_study(study, storage)
+    search._run_tune_trial(study, ostudy, tracker, parent, lambda *a, **k: None)
+    # ... and a second trial was cut off mid-way: its worker process is gone
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ostudy.ask().set_user_attr(search.WORKER, f"{platform.node()}:{int(dead.stdout)}")
 
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4
     ostudy = optuna.load_study(study_name="tinytune:tune", storage=storage)
-    assert len(ostudy.trials) == 3
+    states = [t.state.name for t in ostudy.trials]
+    assert states.count("FAIL") == 1 and states[1] == "FAIL"  # the interrupted one, not counted
+    assert search.tune_counted(ostudy) == 3 and len(ostudy.trials) == 4
     frozen = ostudy.user_attrs[search.TUNED]
     assert frozen == ostudy.best_trial.params
 
@@ -94,8 +103,8 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     children = client.search_runs([run.info.experiment_id], "tags.`ablate.role` = 'cell'")
     tune_runs = [r for r in children if r.data.tags["ablate.phase"] == "tune"]
     cells = [r for r in children if r.data.tags["ablate.phase"] == "ablate"]
-    assert len(tune_runs) == 3 and len(cells) == 4
-    assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in range(3)}
+    assert len(tune_runs) == 3 and len(cells) == 4  # the interrupted trial never got as far as a run
+    assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in (0, 2, 3)}
     for r in cells:  # every ablation cell ran with the frozen values, under the file's identity
         assert float(r.data.params["train.lr"]) == pytest.approx(frozen["train.lr"])
         assert r.data.tags["ablate.study_hash"] == study.study_hash
@@ -106,14 +115,15 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     results = load_results("tinytune", tracker.uri)
     section = tune_section(results)
     facts = dict(section.context["facts"])
-    assert "3: " in facts["Trials"] and "seed 1 (a seed no ablation cell uses)" in facts["Tuned on"]
+    assert facts["Trials"].startswith("4: ") and "1 failed" in facts["Trials"]
+    assert "seed 1 (a seed no ablation cell uses)" in facts["Tuned on"]
     assert {r["setting"] for r in section.context["frozen"]} == {"train.lr", "factors.l2.lambda"}
     assert {f.id for f in section.context["figures"]} >= {"tune-history", "tune-curves", "tune-importance"}
     assert len(results.finished) == 4  # tune trials are not ablation cells
 
     # run again: nothing tuned or trained again, the same frozen values
     again = run_study(study, report=False, quiet=True)
-    assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 3
+    assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 4
     assert json.loads(client.get_run(again.parent_run_id).data.tags["ablate.tuned"]) == frozen
 
 
