@@ -119,7 +119,8 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     assert "seed 1 (a seed no ablation cell uses)" in facts["Tuned on"]
     assert {r["setting"] for r in section.context["frozen"]} == {"train.lr", "factors.l2.lambda"}
     assert {f.id for f in section.context["figures"]} >= {"tune-history", "tune-curves", "tune-importance"}
-    assert len(results.finished) == 4  # tune trials are not ablation cells
+    assert len(results.finished) == 4  # tune trials are not ablation cells, nor are their curves the arm's
+    assert set(results.history["run_id"]) == set(results.finished["run_id"])
 
     # run again: nothing tuned or trained again, the same frozen values
     again = run_study(study, report=False, quiet=True)

@@ -111,12 +111,15 @@ def load_results(study_name: str, tracking_uri: str) -> Results:
     cells, params = parse_cells(children, study.factors)
     cells = dedupe_cells(cells)
     kept = set(cells["run_id"])
-    history = parse_history({k: v for k, v in histories.items() if k in kept}, cells)
+    # curves and weights are the ablation's: a tune trial runs the tune arm under its own settings, and its
+    # curves would blend into that arm's (the tune section reads the tune phase's own record instead)
+    curves = set(cells.loc[cells["phase"] != "tune", "run_id"])
+    history = parse_history({k: v for k, v in histories.items() if k in curves}, cells)
     return Results(
         study=study,
         cells=cells,
         history=history,
-        weights={k: v for k, v in weights.items() if k in kept},
+        weights={k: v for k, v in weights.items() if k in curves},
         params={k: v for k, v in params.items() if k in kept},
         tracking_uri=tracking_uri,
     )
