@@ -63,12 +63,32 @@ def open_storage(url: str):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
     beat = heartbeat_seconds()  # a RUNNING trial silent for 3 beats is failed and its cell retried
-    try:
-        return RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
-                          engine_kwargs={"pool_pre_ping": True})
-    except Exception as e:  # unreachable server, missing driver, bad URL: the user's to fix
-        raise AblateError(f"cannot open the Optuna storage {_redact(url)}: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    url = _pg_driver(url)
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna since 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
+                                  engine_kwargs={"pool_pre_ping": True})
+        except Exception as e:  # unreachable server, missing driver, bad URL: the user's to fix
+            # machines starting at once on a fresh database race to create Optuna's tables: one wins, the
+            # others see its half-made schema; a moment later the schema is whole
+            if type(e).__name__ in ("IntegrityError", "ProgrammingError") and attempt < 5:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise AblateError(f"cannot open the Optuna storage {_redact(url)}: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    raise AssertionError("unreachable")
+
+
+def _pg_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; use psycopg2 when only that one is installed."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
 
 
 def _redact(url: str) -> str:
@@ -231,7 +251,7 @@ def _retry(trials, recovered: set[int], retry_failed: bool, rerun: bool) -> bool
     last = trials[-1]
     interrupted = last.number in recovered or _interrupted(last)
     if not rerun:
-        return interrupted and sum(t.number in recovered or _interrupted(t) for t in trials) <= MAX_INTERRUPTS
+        return interrupted and sum(t.number in recovered or _interrupted(t) for t in trials) < MAX_INTERRUPTS
     if last.user_attrs.get(RETRY) is False and not interrupted:
         return retry_failed  # diverged: only on request
     return True

@@ -99,12 +99,32 @@ def _sqlite_wal() -> None:
         cur.close()
 
 
+def _client(uri: str) -> MlflowClient:
+    """The client (which creates and migrates a new store). Two processes creating one SQLite store at the
+    same moment both fail in MLflow's migrations; a lock on the store's directory lets one create it while
+    the other waits (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None or not uri.startswith("sqlite:///"):
+        return MlflowClient(uri)
+    directory = Path(uri[len("sqlite:///"):]).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return MlflowClient(uri)
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Tracker:
     def __init__(self, uri: str | None = None):
         self.uri = resolve_uri(uri)
         if self.uri.startswith("sqlite:"):
             _sqlite_wal()
-        self.client = MlflowClient(self.uri)
+        self.client = _client(self.uri)
         self._experiments: dict[str, str] = {}  # parent run id -> experiment id (one lookup per worker)
 
     def experiment_id(self, study: Study, create: bool = True) -> str | None:

@@ -1,0 +1,107 @@
+"""Diverging cells, changed study files and dead workers on an RDB storage, with real stores in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import optuna
+import pytest
+import yaml
+from faultkit import STUDY, finish, snapshot, start, wait_paused
+from mlflow.tracking import MlflowClient
+
+from ablate import search
+from ablate.cli import main
+from ablate.runner import run_study
+from ablate.study import load_study
+
+DIVERGES = {  # SGD at lr 10 with an L2 penalty of 1: the weights flip and grow x9 per step, to inf in epoch 1
+    **STUDY, "name": "diverge", "train": {"epochs": 1, "optimizer": "sgd", "lr": 10.0, "momentum": 0.0},
+    "data": {"name": "digits", "val_fraction": 0.2, "batch_size": 64}, "factors": {"l2": {"lambda": 1.0}},
+}
+
+
+def _write(path, study):
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def test_diverging_cell_fails_with_its_epoch_and_the_others_go_on(workdir, capsys):
+    path = _write(workdir / "diverge.yaml", DIVERGES)
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "1/2 cells finished, 1 failed" in out and "failed l2/seed0: diverged at epoch 1" in out
+    snap = snapshot(workdir, "diverge")
+    status = {r.data.tags["ablate.cell_id"]: r.info.status for r in snap.runs}
+    assert status == {"baseline/seed0": "FINISHED", "l2/seed0": "FAILED"}
+    failed = snap.by_status("FAILED")[0]
+    assert failed.data.tags["ablate.failure"] == "diverged at epoch 1"
+    assert [m.step for m in MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(failed.info.run_id,
+                                                                                   "train_loss")] == []
+    # a rerun does not retry a diverged cell (retrying cannot fix it) unless asked to
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    assert "0 run now" in capsys.readouterr().out
+    assert main(["run", str(path), "--quiet", "--no-report", "--retry-failed"]) == 0
+    assert "1 run now" in capsys.readouterr().out
+    assert len(snapshot(workdir, "diverge").by_status("FAILED")) == 2
+
+
+def test_changed_study_is_refused_with_what_changed_and_fresh_sets_the_old_one_aside(workdir, capsys):
+    small = {**STUDY, "name": "changed", "factors": {"dropout": {"p": 0.3}}, "train": {"epochs": 1, "lr": 0.01}}
+    path = _write(workdir / "changed.yaml", small)
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    old_hash = load_study(path).study_hash
+    _write(path, {**small, "train": {"epochs": 1, "lr": 0.02}, "description": "not defining"})
+    capsys.readouterr()
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    for words in ("changed", old_hash[:12], "train.lr: 0.01 -> 0.02", "a new `name:`",
+                  f"ablate run {path} --fresh", f"changed@{old_hash[:12]}"):
+        assert words in err, (words, err)
+    assert "description" not in err.split("what changed")[1]  # not a defining field
+    assert main(["worker", str(path), "--wait-seconds", "0"]) == 2  # a worker with the changed file too
+    assert "train.lr: 0.01 -> 0.02" in capsys.readouterr().err
+
+    assert main(["run", str(path), "--quiet", "--no-report", "--fresh"]) == 0
+    assert "2/2 cells finished" in capsys.readouterr().out
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    aside = client.get_experiment_by_name(f"changed@{old_hash[:12]}")
+    assert aside is not None and len(client.search_runs([aside.experiment_id])) == 3  # parent + 2 cells kept
+    storage = search.open_storage("optuna.journal")
+    assert len(optuna.load_study(study_name=f"changed@{old_hash[:12]}", storage=storage).trials) == 2
+    assert len(optuna.load_study(study_name="changed", storage=storage).trials) == 2
+    parent = [r for r in client.search_runs([client.get_experiment_by_name("changed").experiment_id])
+              if r.data.tags.get("ablate.role") == "parent"]
+    assert [p.data.tags["ablate.study_hash"] for p in parent] == [load_study(path).study_hash]
+
+
+@pytest.mark.slow
+def test_dead_worker_on_another_machine_is_retried_by_heartbeat(tmp_path, monkeypatch):
+    """A worker on "another machine" (its own host id: its pid cannot be checked) is killed mid-cell on an
+    RDB storage; Optuna's heartbeat goes stale, and the live worker here fails the trial and runs the cell."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ABLATE_HEARTBEAT_SECONDS", "1")
+    for var in ("MLFLOW_TRACKING_URI", "ABLATE_STORAGE"):
+        monkeypatch.delenv(var, raising=False)
+    path = _write(tmp_path / "study.yaml", STUDY)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    proc, flag = start(["run", path.name, "--quiet", "--no-report", "--storage", storage], tmp_path,
+                       pause="epoch", ABLATE_HOST_ID="machine-b", ABLATE_HEARTBEAT_SECONDS="1")
+    wait_paused(proc, flag)
+    os.kill(proc.pid, signal.SIGKILL)
+    finish(proc)
+    t0 = time.monotonic()
+    summary = run_study(load_study(path), storage=storage, report=False, quiet=True)
+    assert summary.finished == 4 and summary.ran_now == 4 and not summary.failed
+    assert time.monotonic() - t0 < 60
+    snap = snapshot(tmp_path, storage=storage)
+    assert set(snap.complete().values()) == {1} and len(snap.complete()) == 4
+    stale = [t for t in snap.trials if t.state.name == "FAIL"]
+    assert len(stale) == 1 and stale[0].user_attrs["ablate.worker"].startswith("machine-b:")
+    retry = [t for t in snap.trials if t.user_attrs.get("ablate.retry_of") == stale[0].number]
+    assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
+    killed = snap.by_status("KILLED")
+    assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags["ablate.failure"]
+    assert not snap.by_status("RUNNING") and len(snap.by_status("FINISHED")) == 4
