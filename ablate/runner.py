@@ -208,12 +208,17 @@ def _worker_main(study: Study, storage_url: str, tracking_uri: str, parent_id: s
 
     torch.set_num_threads(threads)
     _die_with_parent()
+    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's SIGTERM: mark the cell, as on Ctrl-C
     ostudy = search.open_study(study, search.open_storage(storage_url), create=False)
     emit = lambda kind, **data: events.put((kind, data))  # noqa: E731
     try:
         search.run_cells(study, ostudy, Tracker(tracking_uri), parent_id, emit=emit)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:
@@ -248,8 +253,11 @@ def _run_processes(study: Study, storage_url: str, uri: str, parent_id: str, wor
                 continue
             progress.event(kind, **data)
             ran += kind == "done"
-    except KeyboardInterrupt:  # Ctrl-C reaches the workers too; a SIGINT sent to this process alone does not
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reaches the workers too, and they are marking their cells: a second SIGINT
+        # now would cut that short. A SIGINT/SIGTERM sent to this process alone reaches them late.
         for p in procs:
+            p.join(timeout=5)
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGINT)
         raise

@@ -24,7 +24,7 @@ CHAIN = [
     ("enqueue@2", signal.SIGKILL, None, 1),  # Optuna: two of four cells enqueued
     ("cell.claimed", signal.SIGKILL, None, 1),  # a RUNNING trial, no MLflow run yet
     ("cell.run_created", signal.SIGKILL, None, 1),  # an MLflow run that no trial points to yet
-    ("epoch", signal.SIGINT, None, 1),  # Ctrl-C after epoch 1: marked KILLED, resume command printed
+    ("epoch", signal.SIGINT, None, 2),  # Ctrl-C (to the process group) after a worker's epoch 1: marked KILLED
     ("epoch", signal.SIGKILL, 0, 1),  # mark and go: the kill lands in epoch 2
     ("cell.fitted", signal.SIGKILL, None, 1),  # trained and logged, Optuna not told: runs again
     ("cell.told", signal.SIGKILL, None, 1),  # COMPLETE trial, MLflow run still RUNNING: kept, not rerun
@@ -53,7 +53,7 @@ def test_kill_anywhere_then_resume_loses_and_doubles_nothing(tmp_path):
             kills += 1
         else:
             assert rc == 130, f"{point}: {sig.name} must exit 130, got {rc}\n{err}"
-            assert f"Resume with:\n  ablate run {study.name} --quiet --workers 1" in err, err
+            assert f"Resume with:\n  ablate run {study.name} --quiet --workers {workers}" in err, err
         if paused != proc.pid:
             wait_gone(paused)  # the orphaned worker stopped by itself
         ledger.check(snapshot(tmp_path))
