@@ -60,7 +60,7 @@ def generate(n: int, seed: int, negation: float = 0.0) -> tuple[list[str], np.nd
 class SyntheticText(Dataset):
     name = "synthetic_text"
     kind = "text"
-    summary = "embedded negation-sentiment task (order matters; a bag of words gets ~75%); no download"
+    summary = "embedded sentiment task: the last sentiment word decides (a bag of words gets ~84%); no download"
 
     class Params(TextParams):
         name: str = "synthetic_text"

@@ -53,6 +53,7 @@ class WordDropoutParams(Params):
 class WordDropout(Regularizer):
     name = "word_dropout"
     Params = WordDropoutParams
+    applies_to = frozenset({"transformer"})  # the only model that reads text
     data_kinds = frozenset({"text"})
     summary = "drops whole tokens of training texts (to <unk> or out of attention), seeded per cell"
     example = {"p": 0.1}
