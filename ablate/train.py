@@ -128,7 +128,7 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     regs = cell.regularizers()
     builder = MODELS.get(study.model.name)
     cl = study.train.channels_last
-    channels_last = (getattr(builder, "channels_last", False) if cl is None else cl) and data.spec.kind == "image"
+    channels_last = (builder.channels_last if cl is None else cl) and data.spec.kind == "image"
     model = build_model(cell, data, regs).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

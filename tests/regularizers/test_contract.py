@@ -43,7 +43,10 @@ def test_every_regularizer_on_and_off_trains_or_is_rejected(reg, model):
             validate_study(raw)
         assert f"factors.{reg}" in str(err.value) and reg in str(err.value)
         return
-    study = validate_study(raw)
+    try:
+        study = validate_study(raw)
+    except StudyError as e:
+        pytest.fail(f"regularizer '{reg}' needs a valid `example` (class attribute) for model '{model}': {e}")
     off, on = study.cells()  # baseline (off) and the factor on, same seed
     for cell in (off, on):
         result = fit(cell)
