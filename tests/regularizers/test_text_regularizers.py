@@ -112,3 +112,13 @@ def test_kind_specific_factors_are_rejected_on_the_other_data():
     with pytest.raises(StudyError, match=r"factors.augment: regularizer 'augment' does not apply to text"):
         validate_study(_study({"augment": {"flip": True}}))
     validate_study(_study({"augment": {"flip": True}}, data={"name": "digits"}))  # images: fine
+
+
+def test_a_text_cell_with_every_random_regularizer_is_deterministic():
+    factors = {"word_dropout": {"p": 0.2}, "attention_dropout": {"p": 0.2}, "stochastic_depth": {"p": 0.3},
+               "dropout": {"p": 0.2}}
+    study = validate_study(_study(factors, epochs=2, design="loco"))
+    all_on = study.cells()[0]
+    assert set(all_on.active()) == set(factors)
+    first, again = fit(all_on), fit(all_on)
+    assert first.history[-1]["fit_loss"] == again.history[-1]["fit_loss"] and first.final == again.final
