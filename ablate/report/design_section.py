@@ -23,6 +23,7 @@ RESOLUTION_TEXT = {
     "interactions of three or more factors); two-way interactions are aliased with each other, so an "
     "interaction is estimated only when it is alone in its chain.",
 }
+ROMAN = {3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}
 HIGH_TEXT = "Resolution V or higher: main effects and two-way interactions are clear of each other."
 
 
@@ -134,7 +135,7 @@ def design_section(results: Results):
             if structure.get("runs")
             else "",
         ),
-        ("Resolution", str(structure.get("resolution") or "full")),
+        ("Resolution", ROMAN.get(structure.get("resolution"), str(structure.get("resolution") or "full"))),
         (
             "Defining relation",
             "I = " + " = ".join(structure["defining_relation"]) if structure.get("defining_relation") else "",

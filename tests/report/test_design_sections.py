@@ -67,7 +67,7 @@ def test_design_section_states_aliasing_and_estimates_main_effects(fractional_re
     section = design_section(fractional_results)
     ctx = section.context
     assert "Resolution IV" in ctx["statement"] and "main effects are clear of two-way" in ctx["statement"]
-    assert dict(ctx["facts"])["Resolution"] == "4"
+    assert dict(ctx["facts"])["Resolution"] == "IV"
     assert "16 arms instead of 64" in dict(ctx["facts"])["Design"]
     effects = {r["term"]: r for r in ctx["effects"]}
     assert set(effects) == set(SIX)  # only the main effects: every two-way interaction is aliased
