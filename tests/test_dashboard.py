@@ -43,5 +43,5 @@ def test_dashboard_serves_the_study_on_loopback(workdir):
         assert body is not None, proc.stdout.read() if proc.poll() is not None else "no answer"
         assert {s["study_name"] for s in body["study_summaries"]} == {"demo", "demo:tune"}
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.kill()  # the server's own process, started above
+        proc.wait(timeout=30)
