@@ -72,7 +72,8 @@ class WeightDecayParams(Params):
     def _accept_value(cls, data):
         # `weight_decay: {value: 1e-4}` and `{lambda: 1e-4}` both read naturally
         if isinstance(data, dict) and "value" in data and "lambda" not in data:
-            data = {**data, "lambda": data.pop("value")}
+            data = dict(data)
+            data["lambda"] = data.pop("value")
         return data
 
 
