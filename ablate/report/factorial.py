@@ -15,23 +15,10 @@ import pandas as pd
 import statsmodels.api as sm
 
 from ablate.report.results import Results
-from ablate.report.stats import ALPHA, CONFIDENCE, MIN_SEEDS_FOR_POWER, holm
+from ablate.report.stats import ALPHA, CONFIDENCE, EFFECT_COLUMNS, MIN_SEEDS_FOR_POWER, holm
 
 FACTORIAL_DESIGNS = {"full_factorial", "fractional"}
-COLUMNS = [
-    "analysis",
-    "term",
-    "reference",
-    "n",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_holm",
-    "significant",
-    "low_power",
-    "method",
-]
+COLUMNS = EFFECT_COLUMNS
 METHOD = "OLS, factors coded ±1/2, seed as block; t CI; Holm"
 
 

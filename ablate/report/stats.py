@@ -151,25 +151,16 @@ def paired_difference(table: pd.DataFrame, arm: str, reference: str) -> dict:
     }
 
 
+# one row per comparison, in every effects table (paired vs baseline, contributions, factorial terms)
+EFFECT_COLUMNS = ["analysis", "term", "reference", "n", "estimate", "ci_low", "ci_high", "p_value", "p_holm",
+                  "significant", "low_power", "method"]
+
+
 def _with_holm(rows: list[dict]) -> pd.DataFrame:
-    columns = [
-        "analysis",
-        "term",
-        "reference",
-        "n",
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "p_holm",
-        "significant",
-        "low_power",
-        "method",
-    ]
-    frame = pd.DataFrame(rows, columns=[c for c in columns if c not in {"p_holm", "significant"}])
+    frame = pd.DataFrame(rows, columns=[c for c in EFFECT_COLUMNS if c not in {"p_holm", "significant"}])
     frame["p_holm"] = holm(frame["p_value"].to_numpy()) if len(frame) else []
     frame["significant"] = frame["p_holm"] < ALPHA
-    return frame[columns]
+    return frame[EFFECT_COLUMNS]
 
 
 PAIRED_METHOD = "paired by seed; t CI; exact sign-flip permutation test; Holm"
