@@ -645,16 +645,16 @@ def tune_summary(study: Study, storage) -> dict[str, object]:
 
 def serve_dashboard(study_name: str, storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> None:
     """optuna-dashboard over the storage (opened as ablate opens it, with the same journal lock)."""
-    try:
-        from optuna_dashboard import run_server
-    except ImportError:
-        raise AblateError("optuna-dashboard is not installed: `pip install -e '.[dashboard]'` (make dashboard "
-                          "does it for you)") from None
     storage = open_storage(storage_url)
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
     if study_name not in names:
         raise AblateError(f"no study named {study_name!r} in the Optuna storage {storage_url} (studies there: "
                           f"{', '.join(names) or 'none'}); run it first with `ablate run`")
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise AblateError("optuna-dashboard is not installed: `pip install -e '.[dashboard]'` (make dashboard "
+                          "does it for you)") from None
     shown = [n for n in (study_name, f"{study_name}:tune") if n in names]
     print(f"optuna-dashboard on http://{host}:{port}/dashboard/ (studies: {', '.join(shown)}); Ctrl-C stops it",
           flush=True)

@@ -22,6 +22,14 @@ def test_unknown_study_is_a_clear_error(workdir, capsys):
     assert "no study named 'nosuch' in the Optuna storage optuna.journal" in capsys.readouterr().err
 
 
+def test_missing_optuna_dashboard_is_a_clear_error(workdir, capsys, monkeypatch):
+    storage = search.open_storage("optuna.journal")
+    optuna.create_study(study_name="demo", storage=storage)
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # what an install without the extra looks like
+    assert main(["dashboard", "demo", "--port", "1"]) == 2
+    assert "optuna-dashboard is not installed" in capsys.readouterr().err
+
+
 def test_dashboard_serves_the_study_on_loopback(workdir):
     pytest.importorskip("optuna_dashboard")
     storage = search.open_storage("optuna.journal")
