@@ -41,6 +41,16 @@ def test_digits_shapes_splits_and_stratification():
         assert counts.max() - counts.min() <= max(2.0, 0.05 * counts.mean())
 
 
+def test_digits_read_without_sklearn_equal_load_digits():
+    from sklearn.datasets import load_digits
+
+    from ablate.data.images import digits_arrays
+
+    images, target = digits_arrays()
+    bunch = load_digits()
+    assert np.array_equal(images, bunch.images) and np.array_equal(target, bunch.target)
+
+
 def test_digits_cached_and_seeded():
     a = _load("digits", split_seed=3)
     assert _load("digits", split_seed=3) is a  # one load per process for the same params
