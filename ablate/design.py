@@ -17,6 +17,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ablate.errors import UnknownName
+from ablate.params import StrictModel
 from ablate.registry import Registry
 
 
@@ -40,7 +41,7 @@ class Arm:
         return {f.name: f.levels[i] is not None for f, i in zip(factors, self.levels)}
 
 
-class DesignSpec(BaseModel):
+class DesignSpec(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = "full_factorial"
     arms: tuple[tuple[str, ...], ...] | None = Field(

@@ -10,7 +10,6 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ablate.errors import StudyChanged

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ablate.design import DESIGNS, Arm, DesignSpec, Factor
 from ablate.errors import UnknownName
 from ablate.models import MODELS
+from ablate.params import StrictModel
 from ablate.regularizers import REGULARIZERS, Regularizer
 from ablate.tune import TuneSpec
 from ablate.yamlio import read_yaml
@@ -28,8 +29,8 @@ FINAL_METRICS = {
 MAX_CELLS = 10_000
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    pass
 
 
 class TrainParams(_Strict):

@@ -14,9 +14,10 @@ import math
 import typing
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ablate.design import Arm, Factor, arm_name
+from ablate.params import StrictModel
 
 if TYPE_CHECKING:
     from ablate.study import Cell, Study
@@ -26,8 +27,8 @@ TUNE_METRICS = {"val_acc": "maximize", "val_loss": "minimize"}
 Problems = list[tuple[str, str, object]]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    pass
 
 
 class ParamRange(_Strict):

@@ -40,6 +40,13 @@ MALFORMED = [
      "at least one"),
     (lambda s: s.pop("model"), "model", "Field required"),
     (lambda s: s["factors"].update(early_stopping={"patience": 0}), "factors.early_stopping.patience", "greater"),
+    # YAML true/false are not numbers (pydantic's lax mode would read them as 1 and 0)
+    (lambda s: s["data"].update(batch_size=True), "data.batch_size", "not true/false"),
+    (lambda s: s["train"].update(epochs=True), "train.epochs", "not true/false"),
+    (lambda s: s["train"].update(lr=False), "train.lr", "not true/false"),
+    (lambda s: s["model"].update(width=True), "model.width", "not true/false"),
+    (lambda s: s["factors"].update(dropout={"p": True}), "factors.dropout.p", "not true/false"),
+    (lambda s: s.update(seeds=True), "seeds", "not true/false"),
 ]
 
 

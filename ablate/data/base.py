@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from torch import Tensor
 
+from ablate.params import StrictModel
 from ablate.registry import Registry
 
 
-class DataParams(BaseModel):
+class DataParams(StrictModel):
     """Fields every dataset accepts; a dataset adds its own by subclassing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

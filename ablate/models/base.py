@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from torch import nn
 
 from ablate.data.base import DataSpec
+from ablate.params import StrictModel
 from ablate.registry import Registry
 
 
-class ModelParams(BaseModel):
+class ModelParams(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
 

@@ -13,10 +13,11 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from ablate.params import StrictModel
 from ablate.registry import Registry
 
 
-class Params(BaseModel):
+class Params(StrictModel):
     """Base for every regularizer's parameters: frozen, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
