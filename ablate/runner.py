@@ -76,6 +76,10 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     ostudy.set_user_attr("ablate.study_hash", study.study_hash)
     if study.tune is not None:
         study = tune_phase(study, ostorage, tracker, parent_id, quiet)
+    adopted = search.adopt_finished_runs(ostudy, study, tracker, parent_id)
+    if adopted and not quiet:
+        print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
+              file=sys.stderr)
     plan = search.enqueue_cells(ostudy, study, retry_failed=retry_failed)
     search.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
     progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet)
@@ -130,17 +134,29 @@ def _guard_changes(study: Study, tracker, ostorage, fresh: bool) -> None:
 
     parent = tracker.find_parent(study)
     old = tracker.parent_hash(parent) if parent else None
+    finished = 0
     if old is None:
         try:
-            old = search.open_study(study, ostorage, create=False).user_attrs.get("ablate.study_hash")
+            ostudy = search.open_study(study, ostorage, create=False)
         except KeyError:
-            old = None
-    if old is None or old == study.study_hash:
+            ostudy = None
+        old = ostudy.user_attrs.get("ablate.study_hash") if ostudy else None
+        finished = ostudy and len(ostudy.get_trials(deepcopy=False, states=(search.TrialState.COMPLETE,)))
+    if parent is None and finished and old == study.study_hash and not fresh:
+        raise StudyChanged(lost_message(study, tracker.uri, finished))
+    if old is None or (old == study.study_hash and not (parent is None and finished)):
         return
     if not fresh:
         recorded = tracker.parent_study(parent) if parent else None
         raise StudyChanged(changed_message(study, old, recorded))
     _start_afresh(study, tracker, ostorage, old)
+
+
+def lost_message(study: Study, uri: str, finished: int) -> str:
+    return (f"study '{study.name}': the Optuna storage holds {finished} finished cell(s), but the MLflow store "
+            f"{uri} has no run of this study: its results (metrics, curves, weights) are not there to report. "
+            "Either point --tracking-uri / MLFLOW_TRACKING_URI at the store the study ran with, or start the "
+            f"study afresh (the Optuna study is kept, moved aside):\n      ablate run {study.source} --fresh")
 
 
 def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: bool = False) -> str:

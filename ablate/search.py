@@ -42,6 +42,7 @@ RETRY = "ablate.retry"  # False: failed for a reason retrying cannot fix (diverg
 INTERRUPTED = "ablate.interrupted"  # the worker stopped (killed, Ctrl-C, stale), the cell did not fail
 DUPLICATE = "ablate.duplicate"  # a second trial of a cell, dropped unrun
 RETRY_OF = "ablate.retry_of"
+ADOPTED = "ablate.adopted"  # a COMPLETE trial rebuilt from a FINISHED MLflow run (the Optuna storage was lost)
 HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 300
 CLAIM_GRACE_SECONDS = 30
@@ -247,6 +248,33 @@ def enqueue_cells(ostudy: optuna.Study, study: Study, retry_failed: bool = False
     return plan
 
 
+def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: str) -> int:
+    """Cells the Optuna study has no trial for, yet MLflow holds a FINISHED run of (the journal was deleted or
+    a fresh storage given): record each as a COMPLETE trial with the run's final metric, instead of training
+    it again. MLflow is the record of results; the Optuna study only schedules. Returns the cells adopted."""
+    have = set(_by_cell(ostudy.get_trials(deepcopy=False)))
+    missing = {c.cell_id: c for c in study.cells() if c.cell_id not in have}
+    if not missing:
+        return 0
+    arms = [a.name for a in study.arms()]
+    space = {"arm": optuna.distributions.CategoricalDistribution(arms),
+             "seed": optuna.distributions.IntDistribution(min(study.seeds), max(study.seeds))}
+    adopted = 0
+    for run in sorted(tracker.cell_runs(parent_id, status="FINISHED"), key=lambda r: r.info.start_time):
+        cell = missing.pop(run.data.tags.get("ablate.cell_id", ""), None)
+        if cell is None or run.data.tags.get("ablate.phase", "ablate") != "ablate":
+            continue
+        value = run.data.metrics.get(study.metric.name)
+        if value is None or not math.isfinite(value):
+            missing[cell.cell_id] = cell  # no final metric: the cell runs again
+            continue
+        ostudy.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=value, params={"arm": cell.arm.name, "seed": cell.seed},
+            distributions=space, user_attrs={CELL: cell.cell_id, RUN_ID: run.info.run_id, ADOPTED: True}))
+        adopted += 1
+    return adopted
+
+
 def _retry(trials, recovered: set[int], retry_failed: bool, rerun: bool) -> bool:
     last = trials[-1]
     interrupted = last.number in recovered or _interrupted(last)
@@ -309,7 +337,7 @@ def run_cells(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit:
     work=False only watches (a coordinator whose workers are elsewhere). Returns the cells run here."""
     emit = emit or (lambda *a, **k: None)
     cells = {c.cell_id: c for c in study.cells()}
-    poll = 1.0 if is_heartbeat_enabled(ostudy._storage) else 0.5
+    poll = 1.0 if is_heartbeat_enabled(ostudy._storage) else 0.1  # a journal poll costs ~1 ms
     ran = 0
     while True:
         trial = claim(ostudy, set(cells)) if work else None
@@ -457,6 +485,8 @@ def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
     trials = {t.number: t for t in ostudy.get_trials(deepcopy=False)}
     for run in running:
         t = trials.get(int(run.data.tags.get("optuna.trial_number", -1)))
+        if t is not None and t.user_attrs.get(RUN_ID) not in (None, run.info.run_id):
+            t = None  # that number is another run's trial (the Optuna storage was replaced): an orphan
         if t is not None and t.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
         if t is not None and t.state == TrialState.COMPLETE:

@@ -105,3 +105,41 @@ def test_dead_worker_on_another_machine_is_retried_by_heartbeat(tmp_path, monkey
     killed = snap.by_status("KILLED")
     assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags["ablate.failure"]
     assert not snap.by_status("RUNNING") and len(snap.by_status("FINISHED")) == 4
+
+
+def test_lost_optuna_storage_adopts_finished_runs_from_mlflow(workdir, capsys):
+    """MLflow is the record: with the journal deleted, finished cells are adopted, not trained again."""
+    small = {**STUDY, "name": "lost_journal", "factors": {"dropout": {"p": 0.3}}, "train": {"epochs": 1}}
+    path = _write(workdir / "lost.yaml", small)
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    before = {r.data.tags["ablate.cell_id"]: r.info.run_id for r in snapshot(workdir, "lost_journal").runs}
+    assert len(before) == 2
+    os.remove(workdir / "optuna.journal")
+    capsys.readouterr()
+    assert main(["run", str(path), "--no-report"]) == 0
+    captured = capsys.readouterr()
+    assert "adopted 2 finished cell(s) from MLflow" in captured.err
+    assert "2/2 cells finished, 0 failed, 0 run now" in captured.out
+    snap = snapshot(workdir, "lost_journal")
+    assert {r.data.tags["ablate.cell_id"]: r.info.run_id for r in snap.runs} == before  # no new run
+    trials = search.open_study(load_study(path), search.open_storage("optuna.journal"), create=False).trials
+    assert sorted((t.user_attrs[search.CELL], t.state.name, t.user_attrs[search.RUN_ID]) for t in trials) == \
+        sorted((c, "COMPLETE", rid) for c, rid in before.items())
+    for t in trials:  # the value is the cell's final metric as MLflow holds it
+        assert t.value == {r.info.run_id: r for r in snap.runs}[t.user_attrs[search.RUN_ID]].data.metrics["test_acc"]
+
+
+def test_lost_mlflow_store_is_refused_then_fresh_starts_again(workdir, capsys):
+    small = {**STUDY, "name": "lost_mlflow", "factors": {"dropout": {"p": 0.3}}, "train": {"epochs": 1}}
+    path = _write(workdir / "lostm.yaml", small)
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    # an empty store in its place (a new file: this process's MLflow keeps the old one open under its URI)
+    lost = ["--tracking-uri", f"sqlite:///{workdir / 'elsewhere.db'}"]
+    capsys.readouterr()
+    assert main(["run", str(path), "--quiet", "--no-report", *lost]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 finished cell(s), but the MLflow store" in err and "--fresh" in err, err
+    assert main(["run", str(path), "--quiet", "--no-report", "--fresh", *lost]) == 0
+    assert "2/2 cells finished, 0 failed, 2 run now" in capsys.readouterr().out
+    names = {s.study_name for s in optuna.get_all_study_summaries(search.open_storage("optuna.journal"))}
+    assert "lost_mlflow" in names and any(n.startswith("lost_mlflow@") for n in names), names
