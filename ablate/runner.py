@@ -302,6 +302,8 @@ def _die_with_parent(parent: int) -> None:
     direct = os.getppid()
 
     def alive() -> bool:  # a killed parent not yet reaped is a zombie: gone for this purpose
+        if os.name == "nt":  # os.kill(pid, 0) there sends CTRL_C_EVENT; spawned workers: getppid suffices
+            return os.getppid() == direct
         try:
             os.kill(parent, 0)
         except ProcessLookupError:
