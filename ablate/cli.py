@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     stores(r)
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
     r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
-    r.add_argument("--fresh", action="store_true", help="the study file changed: set the old runs aside "
+    r.add_argument("--fresh", action="store_true", help="the study file changed (or its MLflow store was lost): set the old runs aside "
                    "(renamed with their hash) and start this study afresh")
     r.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed (e.g. diverged)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -45,6 +45,8 @@ def build_study(raw: object, source: str) -> Study:
             problems.append((f"always.{name}", "a regularizer is either a factor or always on, not both", name))
     if builder and dataset:
         _check_fit(builder, dataset, rs, problems)
+        if model is not None and data is not None:
+            problems.extend(builder.check_data(model, dataset, data))
     _check_design(rs, problems)
     if problems:
         raise StudyError(source, problems)

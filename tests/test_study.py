@@ -40,6 +40,8 @@ MALFORMED = [
      "at least one"),
     (lambda s: s.pop("model"), "model", "Field required"),
     (lambda s: s["factors"].update(early_stopping={"patience": 0}), "factors.early_stopping.patience", "greater"),
+    (lambda s: s.update(model={"name": "transformer", "dim": 8, "depth": 1, "heads": 2, "patch_size": 3}),
+     "model.patch_size", "must divide the image size of dataset 'digits' (8x8; try one of [1, 2, 4, 8])"),
     # YAML true/false are not numbers (pydantic's lax mode would read them as 1 and 0)
     (lambda s: s["data"].update(batch_size=True), "data.batch_size", "not true/false"),
     (lambda s: s["train"].update(epochs=True), "train.epochs", "not true/false"),

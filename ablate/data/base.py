@@ -58,6 +58,7 @@ class Dataset:
     kind: ClassVar[Literal["image", "text"]]
     Params: ClassVar[type[DataParams]] = DataParams
     summary: ClassVar[str] = ""
+    image_size: ClassVar[tuple[int, int] | None] = None  # (H, W) where known without loading (validation)
 
     @classmethod
     def load(cls, params: DataParams) -> Data:  # pragma: no cover - interface

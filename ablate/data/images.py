@@ -91,6 +91,7 @@ def _nhwc_to_nchw(x: np.ndarray) -> Tensor:
 class Digits(Dataset):
     name = "digits"
     kind = "image"
+    image_size = (8, 8)
     summary = "scikit-learn's 1,797 8x8 handwritten digits (no download; the embedded default)"
 
     class Params(DataParams):
@@ -141,6 +142,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 class Cifar10(Dataset):
     name = "cifar10"
     kind = "image"
+    image_size = (32, 32)
     summary = "CIFAR-10 via torchvision in the data root (downloaded when absent); official test set"
 
     class Params(DataParams):

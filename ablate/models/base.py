@@ -34,5 +34,11 @@ class ModelBuilder:
     def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:  # pragma: no cover
         raise NotImplementedError
 
+    @classmethod
+    def check_data(cls, params: ModelParams, dataset, data_params) -> list[tuple[str, str, object]]:
+        """Problems (field, rule, value) this model has with the dataset, found at validation without loading
+        it (what the dataset class declares, e.g. `image_size`); build() checks again on the real data."""
+        return []
+
 
 MODELS: Registry[type[ModelBuilder]] = Registry("model")

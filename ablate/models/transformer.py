@@ -223,3 +223,12 @@ class TransformerBuilder(ModelBuilder):
         if spec.kind not in cls.data_kinds:
             raise AblateError(f"transformer takes {sorted(cls.data_kinds)} data, got {spec.kind!r}")
         return Transformer(spec, params, **{k: float(v) for k, v in reg_kwargs.items()})  # type: ignore[arg-type]
+
+    @classmethod
+    def check_data(cls, params: ModelParams, dataset, data_params) -> list[tuple[str, str, object]]:
+        size = dataset.image_size if dataset.kind == "image" else None
+        patch = params.patch_size  # type: ignore[attr-defined]
+        if size is None or not (size[0] % patch or size[1] % patch):
+            return []
+        return [("model.patch_size", f"must divide the image size of dataset '{dataset.name}' ({size[0]}x{size[1]}; "
+                 f"try one of {_divisors(math.gcd(*size))})", patch)]
