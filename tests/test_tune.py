@@ -145,3 +145,26 @@ def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
     summary = search.tune_summary(study, storage)
     assert {t["state"] for t in summary["trials"]} >= {"PRUNED", "COMPLETE"}
     assert summary["importance_method"] in ("PED-ANOVA", "fANOVA")
+
+
+@pytest.mark.parametrize("pruner", ["hyperband", "none"])
+def test_hyperband_prunes_and_none_never_does(tuned_raw, workdir, pruner):
+    # a range where trials differ at epoch 1 (hyperband promotes ties: a flat range of dead trials never prunes)
+    tuned_raw["tune"].update(trials=12, pruner=pruner, params={"train.lr": {"low": 1e-3, "high": 1e-1, "log": True}})
+    tuned_raw["train"]["epochs"] = 3
+    study = validate_study(tuned_raw)
+    assert isinstance(search._pruner(study), {"hyperband": optuna.pruners.HyperbandPruner,
+                                              "none": optuna.pruners.NopPruner}[pruner])
+    storage = search.open_storage("optuna.journal")
+    tracker = Tracker()
+    frozen = search.run_tune(study, storage, tracker, tracker.start_parent(study))
+    trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
+    states = [t.state.name for t in trials]
+    assert len(trials) == 12 and "FAIL" not in states
+    if pruner == "none":
+        assert set(states) == {"COMPLETE"}
+    else:
+        assert "PRUNED" in states, [(t.params, t.intermediate_values) for t in trials]
+        assert all(len(t.intermediate_values) < 3 for t in trials if t.state.name == "PRUNED")
+    assert frozen["train.lr"] == max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value).params[
+        "train.lr"]
