@@ -62,13 +62,15 @@ def test_aliases_recorded_on_the_parent_run(tiny_raw, workdir):
 
 
 def test_resolution_three_confounds_mains_with_interactions(tiny_raw):
-    study = _study(tiny_raw, {k: SIX[k] for k in ("l2", "l1", "dropout", "batchnorm")}, resolution=3)
+    # five factors in 8 runs: resolution III is the most a 2^(5-2) fraction has (four would get IV from 8)
+    five = ("l2", "l1", "dropout", "batchnorm", "augment")
+    study = _study(tiny_raw, {k: SIX[k] for k in five}, resolution=3)
     structure = alias_structure(study.factors, study.arms())
     assert len(study.arms()) == 8 and structure["resolution"] == 3
     mains = [c for c in structure["chains"] if ":" not in c[0]]
     assert all(any(t.count(":") == 1 for t in c) for c in mains)  # each main effect aliased with a 2fi
     terms = estimable_terms(study.factors, study.arms())
-    assert terms[:4] == ["l2", "l1", "dropout", "batchnorm"]
+    assert terms[:5] == list(five)
     # an interaction aliased with a main effect is never estimated
     assert not any(t.lstrip("-") in terms for c in mains for t in c[1:])
 
@@ -111,3 +113,28 @@ def test_validate_prints_the_fraction(tiny_raw, write_study, capsys):
     out = capsys.readouterr().out
     assert "fractional design, resolution 4: 16 of 64 arms; defining relation I = " in out
     assert "16 arms x 2 seeds = 32 cells" in out
+
+
+def _resolution(rows) -> int:
+    """The shortest word of the defining relation: the fewest columns whose product is constant."""
+    m = np.array([[1 if v else -1 for v in r] for r in rows])
+    for size in range(1, m.shape[1] + 1):
+        for cols in itertools.combinations(range(m.shape[1]), size):
+            if abs(m[:, list(cols)].prod(axis=1).sum()) == len(m):
+                return size
+    return m.shape[1] + 1  # the full factorial: no word
+
+
+@pytest.mark.parametrize("k,resolution,runs", [
+    (3, 3, 4), (4, 4, 8), (5, 5, 16), (7, 3, 8), (8, 4, 16), (7, 5, 64), (8, 5, 64), (9, 4, 32), (11, 5, 128),
+    (6, 6, 32), (15, 3, 16),
+])
+def test_fraction_has_the_fewest_runs_and_at_least_the_resolution(k, resolution, runs):
+    """The textbook minimum (Montgomery's table of regular fractions); pyDOE3's fracfact_by_res gave 16 runs
+    for (7, III) and resolution IV for (7, V) and (8, V)."""
+    from ablate.design import Factor
+
+    rows = fractional_rows(tuple(Factor(f"f{i}", (None, object())) for i in range(k)), resolution)
+    assert len(rows) == runs and len(set(rows)) == runs
+    assert rows[0] == (0,) * k  # the baseline arm is in every design
+    assert _resolution(rows) >= resolution
