@@ -123,9 +123,14 @@ def design_section(results: Results):
         )
     chains = chain_rows(structure, terms)
     aliased = {r["term"]: r["aliased_with"] for r in chains}
+    from ablate.report.verdicts import metric_scale
+
+    scale, unit = metric_scale(str(results.study.metric))  # as the verdicts state them: accuracy in points
     effects = estimable_effects(results, terms).assign(
         aliased_with=lambda d: d["term"].map(aliased).fillna("")
     )
+    for col in ("estimate", "ci_low", "ci_high"):
+        effects[col] = effects[col] * scale
     n = len(results.study.factors)
     facts = [
         (
@@ -151,6 +156,6 @@ def design_section(results: Results):
             "statement": resolution_text(structure.get("resolution")),
             "chains": chains,
             "effects": effects.to_dict("records"),
-            "metric": results.study.metric,
+            "metric": f"{results.study.metric}, {unit}" if unit else results.study.metric,
         },
     )

@@ -71,9 +71,10 @@ def test_design_section_states_aliasing_and_estimates_main_effects(fractional_re
     assert "16 arms instead of 64" in dict(ctx["facts"])["Design"]
     effects = {r["term"]: r for r in ctx["effects"]}
     assert set(effects) == set(SIX)  # only the main effects: every two-way interaction is aliased
+    assert ctx["metric"] == "test_acc, points"  # shown as the verdicts state accuracy: x100
     for term, planted in (("l2", 0.04), ("dropout", -0.02), ("l1", 0.0), ("augment", 0.0)):
         r = effects[term]  # noise sd is 0.001 over 48 cells: the estimate sits within a few thousandths
-        assert r["estimate"] == pytest.approx(planted, abs=0.002) and r["ci_low"] < r["estimate"] < r["ci_high"]
+        assert r["estimate"] == pytest.approx(100 * planted, abs=0.2) and r["ci_low"] < r["estimate"] < r["ci_high"]
     assert all(r["aliased_with"].count(":") >= 2 for r in effects.values())  # with 3-factor terms only
     chains = [r for r in ctx["chains"] if not r["estimated"]]
     assert len(chains) == 7 and all("=" in r["term"] for r in chains)
