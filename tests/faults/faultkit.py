@@ -47,6 +47,12 @@ def write_study(directory: Path, study: dict | None = None, name: str = "study.y
     return path
 
 
+def _sigint_default() -> None:
+    """As a terminal starts a command: SIGINT at its default. A test run started in the background of a
+    non-interactive shell (`make test &`) inherits SIGINT ignored, and the Ctrl-C test would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path, pause: str | None = None, hold: float | None = None,
           **env: str) -> tuple[subprocess.Popen, Path | None]:
     """Start `ablate ARGS` in cwd; with `pause`, it stops at that point and writes its pid to the returned file."""
@@ -57,7 +63,8 @@ def start(args: list[str], cwd: Path, pause: str | None = None, hold: float | No
         if hold is not None:
             env["ABLATE_TEST_PAUSE_HOLD"] = str(hold)
     proc = subprocess.Popen([*ablate_cmd(), *args], cwd=cwd, env=child_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_sigint_default)
     return proc, flag
 
 
