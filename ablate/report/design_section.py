@@ -123,14 +123,12 @@ def design_section(results: Results):
         )
     chains = chain_rows(structure, terms)
     aliased = {r["term"]: r["aliased_with"] for r in chains}
-    from ablate.report.verdicts import metric_scale
+    from ablate.report.verdicts import effects_for_display
 
-    scale, unit = metric_scale(str(results.study.metric))  # as the verdicts state them: accuracy in points
-    effects = estimable_effects(results, terms).assign(
-        aliased_with=lambda d: d["term"].map(aliased).fillna("")
+    effects, unit, digits = effects_for_display(  # as the verdicts state them: accuracy in points
+        estimable_effects(results, terms).assign(aliased_with=lambda d: d["term"].map(aliased).fillna("")),
+        results.study.metric,
     )
-    for col in ("estimate", "ci_low", "ci_high"):
-        effects[col] = effects[col] * scale
     n = len(results.study.factors)
     facts = [
         (
@@ -157,5 +155,6 @@ def design_section(results: Results):
             "chains": chains,
             "effects": effects.to_dict("records"),
             "metric": f"{results.study.metric}, {unit}" if unit else results.study.metric,
+            "digits": digits,
         },
     )

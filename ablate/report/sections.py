@@ -20,7 +20,7 @@ from ablate.report.design_section import design_section
 from ablate.report.levels import levels_section
 from ablate.report.results import Results
 from ablate.report.tune_section import tune_section
-from ablate.report.verdicts import effect_table, factor_verdicts, metric_scale
+from ablate.report.verdicts import effect_table, effects_for_display, factor_verdicts, metric_scale
 
 
 @dataclass
@@ -143,24 +143,16 @@ def effects_section(results: Results) -> Section:
     blocks = [
         _block(fid, title, fn, results, effects) for fid, title, fn, _ in plots_stats.COMPARISON_FIGURES
     ]
-    scale, unit = metric_scale(results.study.metric)
-    rows = [
-        {
-            **r,
-            "estimate": r["estimate"] * scale,
-            "ci_low": r["ci_low"] * scale,
-            "ci_high": r["ci_high"] * scale,
-        }
-        for r in effects.to_dict("records")
-    ]
+    shown, unit, digits = effects_for_display(effects, results.study.metric)
     return Section(
         "effects",
         "Effects and uncertainty",
         "_effects.html",
         {
             "figures": blocks,
-            "rows": rows,
+            "rows": shown.to_dict("records"),
             "unit": unit or results.study.metric,
+            "digits": digits,
             "method_notes": sorted(set(effects["method"])) if len(effects) else [],
         },
     )

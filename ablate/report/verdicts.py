@@ -35,6 +35,16 @@ def metric_scale(metric: str) -> tuple[float, str]:
     return (100.0, "points") if metric.endswith("acc") else (1.0, "")
 
 
+def effects_for_display(effects: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, str, int]:
+    """An effects table's estimate and CI as the report states them (accuracy in points), the unit, and the
+    decimals to show: 2 for points, 4 for a metric in its own units (a loss effect of 0.003 must not read 0.00)."""
+    scale, unit = metric_scale(metric)
+    shown = effects.copy()
+    for col in ("estimate", "ci_low", "ci_high"):
+        shown[col] = shown[col] * scale
+    return shown, unit, 2 if unit else 4
+
+
 def effect_table(results: Results) -> pd.DataFrame:
     """Every comparison the report makes, in one tidy table (effects.csv): vs baseline, factorial terms,
     loco/add_one contributions."""

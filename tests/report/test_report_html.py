@@ -6,6 +6,7 @@ import html
 import re
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 from conftest import XSS_NAME
 from mlflow.tracking import MlflowClient
@@ -153,3 +154,14 @@ def test_sections_are_a_pluggable_list(study_store, tmp_path):
 def test_redact_uri_hides_passwords():
     assert redact_uri("postgresql://bob:s3cret@db:5432/ml") == "postgresql://bob:***@db:5432/ml"
     assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_effects_shown_in_points_for_accuracy_and_own_units_otherwise():
+    from ablate.report.verdicts import effects_for_display
+
+    effects = pd.DataFrame({"term": ["l2"], "estimate": [0.0123], "ci_low": [0.0031], "ci_high": [0.0215]})
+    shown, unit, digits = effects_for_display(effects, "test_acc")
+    assert (unit, digits) == ("points", 2) and shown["estimate"].iloc[0] == pytest.approx(1.23)
+    shown, unit, digits = effects_for_display(effects, "test_loss")
+    assert (unit, digits) == ("", 4) and shown["ci_low"].iloc[0] == pytest.approx(0.0031)
+    assert effects["estimate"].iloc[0] == 0.0123  # the table given is left as it was
