@@ -196,9 +196,7 @@ def fraction_generators(k: int, resolution: int, budget: int = 200_000) -> tuple
     first, longest generators first; the defining relation's shortest word must keep `resolution` letters.
     p = k (no generators) is the full factorial. A search that exceeds `budget` steps at some p goes on to
     p + 1 (more runs, never a lower resolution)."""
-    for p in range(max(1, k.bit_length()), k + 1):
-        if p == k:
-            break
+    for p in range(max(1, k.bit_length()), k):
         candidates = sorted((m for m in range(1, 2 ** p) if m.bit_count() >= max(2, resolution - 1)),
                             key=lambda m: (-m.bit_count(), m))
         found = _search_generators(candidates, p, k - p, resolution, [0, budget], 0, [], [])

@@ -134,17 +134,18 @@ def _guard_changes(study: Study, tracker, ostorage, fresh: bool) -> None:
 
     parent = tracker.find_parent(study)
     old = tracker.parent_hash(parent) if parent else None
-    finished = 0
+    finished = 0  # cells the Optuna study finished, counted only when MLflow has no parent run
     if old is None:
         try:
             ostudy = search.open_study(study, ostorage, create=False)
+            old = ostudy.user_attrs.get("ablate.study_hash")
+            finished = len(ostudy.get_trials(deepcopy=False, states=(search.TrialState.COMPLETE,)))
         except KeyError:
-            ostudy = None
-        old = ostudy.user_attrs.get("ablate.study_hash") if ostudy else None
-        finished = ostudy and len(ostudy.get_trials(deepcopy=False, states=(search.TrialState.COMPLETE,)))
-    if parent is None and finished and old == study.study_hash and not fresh:
+            pass
+    lost = parent is None and finished > 0 and old == study.study_hash  # the MLflow store is not the one
+    if lost and not fresh:
         raise StudyChanged(lost_message(study, tracker.uri, finished))
-    if old is None or (old == study.study_hash and not (parent is None and finished)):
+    if old is None or (old == study.study_hash and not lost):
         return
     if not fresh:
         recorded = tracker.parent_study(parent) if parent else None
