@@ -300,6 +300,8 @@ def _die_with_parent(parent: int) -> None:
     import threading
     import time
 
+    from ablate.search import is_zombie
+
     direct = os.getppid()
 
     def alive() -> bool:  # a killed parent not yet reaped is a zombie: gone for this purpose
@@ -311,13 +313,7 @@ def _die_with_parent(parent: int) -> None:
             return False
         except PermissionError:
             pass
-        try:
-            with open(f"/proc/{parent}/stat", "rb") as f:
-                if f.read().rpartition(b")")[2].split()[0] in (b"Z", b"X"):
-                    return False
-        except (OSError, IndexError):  # no /proc (macOS): the checks above and below
-            pass
-        return os.getppid() == direct
+        return not is_zombie(parent) and os.getppid() == direct  # no /proc (macOS): never a zombie there
 
     def watch() -> None:
         while alive():

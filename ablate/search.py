@@ -153,6 +153,11 @@ def _proc_field(pid: int, index: int) -> str:
         return ""
 
 
+def is_zombie(pid: int) -> bool:
+    """The process ended but nobody reaped it yet (a container without an init, a parent not yet waiting)."""
+    return _proc_field(pid, 0) in ("Z", "X")
+
+
 def _gone(t: optuna.trial.FrozenTrial, storage) -> str | None:
     """Why a RUNNING trial's worker is dead, or None while it may still be alive."""
     worker = t.user_attrs.get(WORKER)
@@ -171,7 +176,7 @@ def _gone(t: optuna.trial.FrozenTrial, storage) -> str | None:
         started = t.user_attrs.get(WORKER_START)
         if started and started != _proc_start(int(pid)):
             return f"its worker process ({worker}) ended before the cell finished (the pid was reused)"
-        if _proc_field(int(pid), 0) in ("Z", "X"):  # a zombie nobody reaped (containers without an init)
+        if is_zombie(int(pid)):
             return f"its worker process ({worker}) ended before the cell finished"
         return None
     if is_heartbeat_enabled(storage):
