@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ablate.errors import UnknownName
 from ablate.params import StrictModel
@@ -42,7 +42,6 @@ class Arm:
 
 
 class DesignSpec(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = "full_factorial"
     arms: tuple[tuple[str, ...], ...] | None = Field(
         None, description="explicit: the arms, each a list of factor names that are on ([] = baseline)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
 from ablate.params import StrictModel
@@ -15,7 +15,6 @@ from ablate.registry import Registry
 class DataParams(StrictModel):
     """Fields every dataset accepts; a dataset adds its own by subclassing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     batch_size: int = Field(128, ge=1, le=65536)

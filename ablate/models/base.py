@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import ConfigDict
 from torch import nn
 
 from ablate.data.base import DataSpec
@@ -13,7 +12,6 @@ from ablate.registry import Registry
 
 
 class ModelParams(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
 
 

@@ -20,7 +20,7 @@ from ablate.registry import Registry
 class Params(StrictModel):
     """Base for every regularizer's parameters: frozen, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # StrictModel: extra="forbid", frozen
 
 
 class NoParams(Params):
