@@ -247,7 +247,7 @@ def _join(study, tracker, storage, args):
     deadline = time.monotonic() + args.wait_seconds
     while True:
         parent = tracker.find_parent(study)
-        ready = parent is not None and tracker.client.get_run(parent).data.tags.get("ablate.ready") == "1"
+        ready = parent is not None and tracker.parent_record(parent).ready
         try:
             ostudy = search.open_study(study, storage, create=False) if ready else None
         except KeyError:

@@ -83,9 +83,17 @@ def level_label(f: Factor, i: int) -> str:
 class Design:
     name: ClassVar[str]
     summary: ClassVar[str] = ""
+    # what the report may compute from this design's cells: paired arm-vs-baseline differences always;
+    # "factorial" (OLS main effects and interactions), "contribution" (each factor's paired contribution)
+    analyses: ClassVar[tuple[str, ...]] = ("vs_baseline",)
 
     def arms(self, factors: tuple[Factor, ...], spec: DesignSpec) -> list[Arm]:  # pragma: no cover
         raise NotImplementedError
+
+    def contributions(self, factors: tuple[Factor, ...]) -> dict[str, tuple[list[str], list[str]]]:
+        """factor -> (the factors on with it, the factors on without it): the pair of arms whose paired
+        difference is that factor's contribution (the "contribution" analysis)."""
+        return {}
 
 
 DESIGNS: Registry[type[Design]] = Registry("design")
@@ -105,6 +113,7 @@ def _arms(factors, level_lists) -> list[Arm]:
 class FullFactorial(Design):
     name = "full_factorial"
     summary = "every combination of every factor's levels"
+    analyses = ("vs_baseline", "factorial")
 
     def arms(self, factors, spec):
         return _arms(factors, itertools.product(*(range(len(f.levels)) for f in factors)))
@@ -114,6 +123,11 @@ class FullFactorial(Design):
 class LeaveOneOut(Design):
     name = "loco"
     summary = "all factors on, then each one left out"
+    analyses = ("vs_baseline", "contribution")
+
+    def contributions(self, factors):
+        every = [f.name for f in factors]
+        return {f.name: (every, [g for g in every if g != f.name]) for f in factors}
 
     def arms(self, factors, spec):
         top = tuple(len(f.levels) - 1 for f in factors)
@@ -125,6 +139,10 @@ class LeaveOneOut(Design):
 class AddOne(Design):
     name = "add_one"
     summary = "the baseline, then each factor alone"
+    analyses = ("vs_baseline", "contribution")
+
+    def contributions(self, factors):
+        return {f.name: ([f.name], []) for f in factors}
 
     def arms(self, factors, spec):
         n = len(factors)
@@ -153,6 +171,7 @@ class Explicit(Design):
 class Fractional(Design):
     name = "fractional"
     summary = "a two-level fractional factorial of the given resolution, fewest runs, baseline included"
+    analyses = ("vs_baseline", "factorial")
 
     def arms(self, factors, spec):
         return _arms(factors, fractional_rows(factors, spec.resolution or 4))
@@ -329,9 +348,14 @@ def design_record(factors: tuple[Factor, ...], arms: list[Arm], design: str) -> 
     """What the report needs to know about the design, as JSON-able values for the parent run.
 
     `levels`: each multi-level factor's labels in level order (so plots order them as the file did);
-    `estimable`: the terms the report may fit; `aliases`: a fraction's alias chains (fractional only).
+    `estimable`: the terms the report may fit; `aliases`: a fraction's alias chains (fractional only);
+    `analyses`: what the report may compute; `contributions`: per factor, the factor sets of the two arms
+    whose paired difference is its contribution.
     """
-    out: dict[str, object] = {"estimable": estimable_terms(factors, arms)}
+    entry = DESIGNS.get(design)()
+    out: dict[str, object] = {"estimable": estimable_terms(factors, arms), "analyses": list(entry.analyses)}
+    if "contribution" in entry.analyses:
+        out["contributions"] = {k: [list(a), list(b)] for k, (a, b) in entry.contributions(factors).items()}
     levels = {f.name: [level_label(f, i) for i in range(len(f.levels))] for f in factors if not f.two_level}
     if levels:
         out["levels"] = levels

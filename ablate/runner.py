@@ -206,9 +206,7 @@ def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> None:
     import optuna
 
     suffix = _free_name(study.name, old_hash, tracker, ostorage)
-    exp = tracker.client.get_experiment_by_name(study.name)
-    if exp is not None:
-        tracker.client.rename_experiment(exp.experiment_id, suffix)
+    tracker.set_aside(study.name, suffix)
     for name, aside in ((study.name, suffix), (f"{study.name}:tune", f"{suffix}:tune")):
         try:
             optuna.copy_study(from_study_name=name, from_storage=ostorage, to_storage=ostorage,
@@ -225,7 +223,7 @@ def _free_name(name: str, old_hash: str, tracker, ostorage) -> str:
     taken = {s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False)}
     for i in range(1, 1000):
         aside = f"{name}@{old_hash[:12]}" + (f".{i}" if i > 1 else "")
-        if aside not in taken and tracker.client.get_experiment_by_name(aside) is None:
+        if aside not in taken and not tracker.experiment_exists(aside):
             return aside
     raise StudyChanged(f"study '{name}' has been set aside 999 times; give it a new `name:`")
 

@@ -265,17 +265,17 @@ def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: 
     space = {"arm": optuna.distributions.CategoricalDistribution(arms),
              "seed": optuna.distributions.IntDistribution(min(study.seeds), max(study.seeds))}
     adopted = 0
-    for run in sorted(tracker.cell_runs(parent_id, status="FINISHED"), key=lambda r: r.info.start_time):
-        cell = missing.pop(run.data.tags.get("ablate.cell_id", ""), None)
-        if cell is None or run.data.tags.get("ablate.phase", "ablate") != "ablate":
+    for run in sorted(tracker.cell_records(parent_id, status="FINISHED"), key=lambda r: r.start_time_ms or 0):
+        cell = missing.pop(run.cell_id, None)
+        if cell is None or run.phase != "ablate":
             continue
-        value = run.data.metrics.get(study.metric.name)
+        value = run.metrics.get(study.metric.name)
         if value is None or not math.isfinite(value):
             missing[cell.cell_id] = cell  # no final metric: the cell runs again
             continue
         ostudy.add_trial(optuna.trial.create_trial(
             state=TrialState.COMPLETE, value=value, params={"arm": cell.arm.name, "seed": cell.seed},
-            distributions=space, user_attrs={CELL: cell.cell_id, RUN_ID: run.info.run_id, ADOPTED: True}))
+            distributions=space, user_attrs={CELL: cell.cell_id, RUN_ID: run.run_id, ADOPTED: True}))
         adopted += 1
     return adopted
 
@@ -483,27 +483,26 @@ def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
     """Close the cell runs that dead workers left RUNNING: FINISHED where the trial completed (killed between
     Optuna's write and MLflow's), else KILLED/FAILED with the reason. Runs are listed before trials are read,
     so a run that a live worker has just started is always seen with its trial RUNNING, and left alone."""
-    running = [r for r in tracker.cell_runs(parent_id, status="RUNNING")
-               if r.data.tags.get("ablate.phase", "ablate") == "ablate"]
+    running = [r for r in tracker.cell_records(parent_id, status="RUNNING") if r.phase == "ablate"]
     if not running:
         return 0
     trials = {t.number: t for t in ostudy.get_trials(deepcopy=False)}
     for run in running:
-        t = trials.get(int(run.data.tags.get("optuna.trial_number", -1)))
-        if t is not None and t.user_attrs.get(RUN_ID) not in (None, run.info.run_id):
+        t = trials.get(-1 if run.trial_number is None else run.trial_number)
+        if t is not None and t.user_attrs.get(RUN_ID) not in (None, run.run_id):
             t = None  # that number is another run's trial (the Optuna storage was replaced): an orphan
         if t is not None and t.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
         if t is not None and t.state == TrialState.COMPLETE:
-            tracker.finish(run.info.run_id, "FINISHED")
+            tracker.finish(run.run_id, "FINISHED")
             continue
         if t is not None and not _interrupted(t):
-            tracker.finish(run.info.run_id, "FAILED", t.user_attrs[FAILURE])
+            tracker.finish(run.run_id, "FAILED", t.user_attrs[FAILURE])
             continue
         reason = (t.user_attrs.get(FAILURE) if t is not None else None) or (
             f"interrupted: its worker stopped (no heartbeat for {3 * heartbeat_seconds()} s, or its process "
             "ended) before the cell finished")
-        tracker.finish(run.info.run_id, "KILLED", f"{reason}; the cell runs again")
+        tracker.finish(run.run_id, "KILLED", f"{reason}; the cell runs again")
     return len(running)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from ablate.design import DESIGNS, Arm, DesignSpec, Factor
+from ablate.design import DESIGNS, Arm, DesignSpec, Factor, design_record, level_label
 from ablate.errors import UnknownName
 from ablate.models import MODELS
 from ablate.params import StrictModel
@@ -113,6 +113,10 @@ class Cell:
         on = {f.name: f.levels[i] for f, i in zip(self.study.factors, self.arm.levels) if f.levels[i] is not None}
         return {**on, **dict(self.study.always)}
 
+    def level_labels(self) -> dict[str, str]:
+        """Each multi-level factor's level label in this cell (on/off factors need none)."""
+        return {f.name: level_label(f, i) for f, i in zip(self.study.factors, self.arm.levels) if not f.two_level}
+
     def regularizers(self) -> list[Regularizer]:
         return [REGULARIZERS.get(name)(params) for name, params in self.active().items()]
 
@@ -152,6 +156,10 @@ class Study:
 
     def arms(self) -> list[Arm]:
         return DESIGNS.get(self.design.name)().arms(self.factors, self.design)
+
+    def design_record(self, arms: list[Arm] | None = None) -> dict:
+        """What the report needs to know about the design (JSON-able; the parent run records it)."""
+        return design_record(self.factors, self.arms() if arms is None else arms, self.design.name)
 
     def cells(self) -> list[Cell]:
         return [Cell(self, arm, seed) for arm in self.arms() for seed in self.seeds]

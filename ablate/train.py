@@ -23,6 +23,7 @@ from ablate.data import DATASETS, Data
 from ablate.errors import CellFailed
 from ablate.metrics import expected_calibration_error, weight_histogram, weight_stats
 from ablate.models import MODELS
+from ablate.records import CellRecord
 from ablate.regularizers import Regularizer, TrainState, penalized_parameters
 from ablate.study import Cell
 
@@ -206,9 +207,8 @@ def _record_runtime(logger, device: torch.device, precision: str, channels_last:
     if set_tags is None:
         return
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
-    set_tags({"ablate.device": f"{device.type} ({name})", "ablate.precision": precision,
-              "ablate.channels_last": str(channels_last).lower(), "ablate.compile": str(compiled).lower(),
-              "ablate.torch_threads": str(torch.get_num_threads())})
+    set_tags(CellRecord.runtime_tags(f"{device.type} ({name})", precision, channels_last, compiled,
+                                     torch.get_num_threads()))
 
 
 def _autocast(device: torch.device, precision: str):

@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from common import QUICK, ROOT, side_by_side, write_yaml
 
+from ablate.records import TrialAttr
+
 QUICKSTART = ROOT / "studies" / "quickstart.yaml"
 ABLATE = [sys.executable, "-m", "ablate.cli"]
 REPS = 2
@@ -52,8 +54,8 @@ def _cells_phase(study_file: Path, cwd: Path) -> float:
 
     study = load_study(study_file)
     tracker = Tracker(f"sqlite:///{cwd}/mlflow.db")
-    runs = tracker.cell_runs(tracker.find_parent(study))
-    return (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
+    runs = tracker.cell_records(tracker.find_parent(study))
+    return (max(r.end_time_ms for r in runs) - min(r.start_time_ms for r in runs)) / 1000
 
 
 def fig_d() -> str:
@@ -95,9 +97,9 @@ def _count(study, cwd: Path) -> tuple[int, int, int]:
     from ablate.tracking import Tracker
 
     ostudy = search.open_study(study, search.open_storage(str(cwd / search.DEFAULT_STORAGE)), create=False)
-    executed = [t for t in ostudy.get_trials(deepcopy=False) if t.user_attrs.get("ablate.run_id")]
+    executed = [t for t in ostudy.get_trials(deepcopy=False) if t.user_attrs.get(TrialAttr.RUN_ID)]
     tracker = Tracker(f"sqlite:///{cwd}/mlflow.db")
-    runs = tracker.cell_runs(tracker.find_parent(study))
+    runs = tracker.cell_records(tracker.find_parent(study))
     return len(executed), len({t.user_attrs.get(search.CELL) for t in executed}), len(runs)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import json
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from ablate.design import alias_structure, estimable_terms, fractional_rows
 from ablate.errors import StudyError
+from ablate.records import ParentRecord
 from ablate.study import validate_study
 from ablate.tracking import Tracker
 
@@ -54,11 +55,12 @@ def test_resolution_four_aliasing(tiny_raw):
 def test_aliases_recorded_on_the_parent_run(tiny_raw, workdir):
     study = _study(tiny_raw)
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
-    tags = tracker.client.get_run(tracker.start_parent(study)).data.tags
-    aliases = json.loads(tags["ablate.aliases"])
+    parent = tracker.start_parent(study)
+    record = ParentRecord.from_mlflow(parent, MlflowClient(tracker.uri).get_run(parent).data.tags)
+    aliases = record.design_record["aliases"]
     assert aliases["resolution"] == 4 and len(aliases["chains"]) >= 7
-    assert json.loads(tags["ablate.estimable"]) == list(SIX)
-    assert json.loads(tags["ablate.arms"])[0] == "baseline" and len(json.loads(tags["ablate.arms"])) == 16
+    assert record.design_record["estimable"] == list(SIX)
+    assert record.arms[0] == "baseline" and len(record.arms) == 16
 
 
 def test_resolution_three_confounds_mains_with_interactions(tiny_raw):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ablate.design import level_label
 from ablate.errors import StudyError
+from ablate.records import CellRecord, ParentRecord
 from ablate.study import Cell, validate_study
 from ablate.tracking import Tracker
 
@@ -82,9 +81,11 @@ def test_level_tags_on_cells_and_parent(tiny_raw, workdir):
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
     parent = tracker.start_parent(study)
     arm = next(a for a in study.arms() if a.name == "dropout=0.25+l2")
-    run = tracker.client.get_run(tracker.start_cell(parent, Cell(study, arm, 0), 0))
-    assert run.data.tags["ablate.levels.dropout"] == "0.25"
-    assert run.data.tags["ablate.factors.dropout"] == "on" and "ablate.levels.l2" not in run.data.tags
-    tags = MlflowClient(tracker.uri).get_run(parent).data.tags
-    assert json.loads(tags["ablate.levels"]) == {"dropout": ["off", "0.25", "0.5"]}
-    assert set(json.loads(tags["ablate.estimable"])) == {"dropout", "l2", "dropout:l2"}
+    run_id = tracker.start_cell(parent, Cell(study, arm, 0), 0)
+    run = MlflowClient(tracker.uri).get_run(run_id)
+    cell = CellRecord.from_mlflow(run_id, run.data.tags)
+    assert cell.levels == {"dropout": "0.25"}  # l2 is on/off: it has no level tag
+    assert cell.factors["dropout"] is True
+    record = ParentRecord.from_mlflow(parent, MlflowClient(tracker.uri).get_run(parent).data.tags)
+    assert record.design_record["levels"] == {"dropout": ["off", "0.25", "0.5"]}
+    assert set(record.design_record["estimable"]) == {"dropout", "l2", "dropout:l2"}

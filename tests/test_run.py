@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from ablate import search
 from ablate.cli import main
+from ablate.records import Tag
 from ablate.runner import run_study
 from ablate.study import validate_study
 from ablate.tracking import Tracker, resolve_uri
@@ -17,8 +18,8 @@ from ablate.tracking import Tracker, resolve_uri
 def _children(client, exp_name):
     exp = client.get_experiment_by_name(exp_name)
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("ablate.role") == "parent"]
-    cells = [r for r in runs if r.data.tags.get("ablate.role") == "cell"]
+    parents = [r for r in runs if r.data.tags.get(Tag.ROLE) == "parent"]
+    cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == "cell"]
     return parents, cells
 
 
@@ -33,9 +34,9 @@ def test_cli_run_records_every_cell_once_and_reruns_nothing(tiny_raw, write_stud
                                                 for s in (0, 1)}
     run = cells[0]
     tags = run.data.tags
-    assert tags["mlflow.parentRunId"] == parents[0].info.run_id
-    for key in ("ablate.study", "ablate.study_hash", "ablate.arm", "ablate.seed", "ablate.phase",
-                "ablate.factors.dropout", "ablate.factors.l2", "optuna.trial_number", "git.commit"):
+    assert tags[Tag.PARENT_RUN_ID] == parents[0].info.run_id
+    for key in (Tag.STUDY, Tag.HASH, Tag.ARM, Tag.SEED, Tag.PHASE, Tag.FACTOR + "dropout", Tag.FACTOR + "l2",
+                Tag.TRIAL_NUMBER, Tag.GIT_COMMIT):
         assert key in tags
     assert run.data.params["reg.grad_clip.max_norm"] == "1.0" and run.data.params["model.width"] == "2"
     history = client.get_metric_history(run.info.run_id, "val_acc")
@@ -43,7 +44,7 @@ def test_cli_run_records_every_cell_once_and_reruns_nothing(tiny_raw, write_stud
     for key in ("test_acc", "ece", "best_epoch", "stopped_epoch", "l2_norm", "overfit_ratio", "sparsity"):
         assert key in run.data.metrics
     assert "weights.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert json.loads(parents[0].data.tags["ablate.arms"])[0] == "baseline"
+    assert json.loads(parents[0].data.tags[Tag.ARMS])[0] == "baseline"
     out = capsys.readouterr().out
     assert "8/8 cells finished" in out
 
@@ -69,7 +70,7 @@ def test_interrupted_between_cells_resumes_only_the_missing(tiny_raw, workdir):
     summary = run_study(study, quiet=True, report=False)
     assert summary.ran_now == 5 and summary.finished == 8 and not summary.failed
     _, runs = _children(tracker.client, "tiny")
-    assert len(runs) == 8 and len({r.data.tags["ablate.cell_id"] for r in runs}) == 8
+    assert len(runs) == 8 and len({r.data.tags[Tag.CELL_ID] for r in runs}) == 8
 
 
 def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
@@ -77,4 +78,4 @@ def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
     summary = run_study(validate_study(tiny_raw), workers=2, quiet=True, report=False)
     assert summary.finished == 8 and summary.ran_now == 8
     _, runs = _children(MlflowClient(resolve_uri("sqlite:///mlflow.db")), "tiny")
-    assert sorted(r.data.tags["ablate.cell_id"] for r in runs) == sorted(c.cell_id for c in validate_study(tiny_raw).cells())
+    assert sorted(r.data.tags[Tag.CELL_ID] for r in runs) == sorted(c.cell_id for c in validate_study(tiny_raw).cells())

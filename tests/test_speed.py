@@ -11,6 +11,7 @@ from ablate import train
 from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.models import MODELS
+from ablate.records import Tag
 from ablate.study import validate_study
 from ablate.tracking import Tracker
 
@@ -51,8 +52,8 @@ def test_a_cell_records_how_it_ran_and_the_sqlite_store_is_in_wal_mode(tiny_raw,
     run_id = tracker.start_cell(tracker.start_parent(cell.study), cell, 0)
     train.fit(cell, tracker.logger(run_id))
     tags = tracker.client.get_run(run_id).data.tags
-    assert tags["ablate.precision"] == "bf16" and tags["ablate.channels_last"] == "true"
-    assert tags["ablate.device"].startswith("cpu") and tags["ablate.compile"] == "false"
-    assert int(tags["ablate.torch_threads"]) >= 1
+    assert tags[Tag.PRECISION] == "bf16" and tags[Tag.CHANNELS_LAST] == "true"
+    assert tags[Tag.DEVICE].startswith("cpu") and tags[Tag.COMPILE] == "false"
+    assert int(tags[Tag.TORCH_THREADS]) >= 1
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from ablate import search
 from ablate.errors import StudyError
+from ablate.records import Tag
 from ablate.report.results import load_results
 from ablate.report.tune_section import tune_section
 from ablate.runner import run_study
@@ -96,19 +97,19 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
 
     client = MlflowClient(tracker.uri)
     run = client.get_run(summary.parent_run_id)
-    assert json.loads(run.data.tags["ablate.tuned"]) == frozen
+    assert json.loads(run.data.tags[Tag.TUNED]) == frozen
     assert float(run.data.params["tuned.train.lr"]) == pytest.approx(frozen["train.lr"])
     arts = {a.path for a in client.list_artifacts(summary.parent_run_id, "tune")}
     assert arts == {"tune/history.json", "tune/importances.json"}
-    children = client.search_runs([run.info.experiment_id], "tags.`ablate.role` = 'cell'")
-    tune_runs = [r for r in children if r.data.tags["ablate.phase"] == "tune"]
-    cells = [r for r in children if r.data.tags["ablate.phase"] == "ablate"]
+    children = client.search_runs([run.info.experiment_id], f"tags.`{Tag.ROLE}` = 'cell'")
+    tune_runs = [r for r in children if r.data.tags[Tag.PHASE] == "tune"]
+    cells = [r for r in children if r.data.tags[Tag.PHASE] == "ablate"]
     assert len(tune_runs) == 3 and len(cells) == 4  # the interrupted trial never got as far as a run
     assert {r.info.run_name for r in tune_runs} == {f"tune/trial{i:03d}" for i in (0, 2, 3)}
     for r in cells:  # every ablation cell ran with the frozen values, under the file's identity
         assert float(r.data.params["train.lr"]) == pytest.approx(frozen["train.lr"])
-        assert r.data.tags["ablate.study_hash"] == study.study_hash
-        if r.data.tags["ablate.factors.l2"] == "on":
+        assert r.data.tags[Tag.HASH] == study.study_hash
+        if r.data.tags[Tag.FACTOR + "l2"] == "on":
             assert float(r.data.params["reg.l2.lambda"]) == pytest.approx(frozen["factors.l2.lambda"])
 
     # the report's tune section is rebuilt from MLflow alone
@@ -125,7 +126,7 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     # run again: nothing tuned or trained again, the same frozen values
     again = run_study(study, report=False, quiet=True)
     assert again.ran_now == 0 and len(optuna.load_study(study_name="tinytune:tune", storage=storage).trials) == 4
-    assert json.loads(client.get_run(again.parent_run_id).data.tags["ablate.tuned"]) == frozen
+    assert json.loads(client.get_run(again.parent_run_id).data.tags[Tag.TUNED]) == frozen
 
 
 def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):

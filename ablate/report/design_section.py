@@ -1,14 +1,12 @@
 """The design section of a fractional factorial: what is aliased with what, and what could be estimated.
 
-The parent run records the design's alias chains (`ablate.aliases`) and the terms its arms can separate
-(`ablate.estimable`, from ablate.design.estimable_terms). This section states the aliasing in words and
+The parent run records the design's alias chains (design record `aliases`) and the terms its arms can
+separate (`estimable`, from ablate.design.estimable_terms). This section states the aliasing in words and
 fits only the estimable terms: an OLS over finished cells, factors coded -1/2 (off) and +1/2 (on) so a
 coefficient reads in metric units (a main effect is mean(on) - mean(off)), seeds as a block.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -27,22 +25,19 @@ ROMAN = {3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}
 HIGH_TEXT = "Resolution V or higher: main effects and two-way interactions are clear of each other."
 
 
-def _json_tag(results: Results, key: str, default):
-    try:
-        value = json.loads(results.study.tags.get(key) or "null")
-    except ValueError:
-        return default
+def _record(results: Results, key: str, default):
+    value = results.study.design_record.get(key, default)
     return value if isinstance(value, type(default)) else default
 
 
 def aliasing(results: Results) -> dict:
     """The recorded alias structure ({} when the design is not a fraction)."""
-    return _json_tag(results, "ablate.aliases", {})
+    return _record(results, "aliases", {})
 
 
 def estimable(results: Results) -> list[str]:
     """Terms ('a', 'a:b') the design can estimate; the factors' main effects when nothing was recorded."""
-    return _json_tag(results, "ablate.estimable", []) or list(results.study.factors)
+    return _record(results, "estimable", []) or list(results.study.factors)
 
 
 def resolution_text(resolution: int | None) -> str:

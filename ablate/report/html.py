@@ -18,7 +18,7 @@ import jinja2
 import pandas as pd
 
 from ablate.report import stats
-from ablate.report.results import Results, load_results, log_report_artifacts
+from ablate.report.results import Results, load_results
 from ablate.report.sections import DEFAULT_SECTIONS, Section, SectionBuilder
 from ablate.report.verdicts import effect_table
 
@@ -118,5 +118,7 @@ def build_report(
     index = render_report(results, out_dir, sections)
     if log_artifacts:
         files = [index, index.parent / "summary.csv", index.parent / "effects.csv"]
-        log_report_artifacts(tracking_uri, results.study.run_id, files)
+        from ablate.tracking import log_report
+
+        log_report(tracking_uri, results.study.run_id, files)
     return index

@@ -1,14 +1,12 @@
 """Factors with levels (e.g. `dropout: {p: [0.0, 0.25, 0.5]}`): the metric against each level, with CIs.
 
-Each cell run carries its factors' level labels (tag `ablate.levels.<factor>`, a `level:<factor>` column in
-`Results.cells`); the parent run's `ablate.levels` tag gives each factor's labels in the file's order. A
+Each cell run carries its factors' level labels (CellRecord.levels, a `level:<factor>` column in
+`Results.cells`); the design record's `levels` gives each factor's labels in the file's order. A
 level's mean is marginal: over every finished cell at that level, whatever the other factors' levels
 (balanced in a full factorial), with a Student t interval over those cells.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -22,9 +20,8 @@ COLUMNS = ["factor", "level", "n", "mean", "ci_low", "ci_high"]
 
 def level_order(results: Results) -> dict[str, list[str]]:
     """factor -> level labels in level order, for the factors that list levels (empty: none do)."""
-    try:
-        levels = json.loads(results.study.tags.get("ablate.levels") or "{}")
-    except ValueError:
+    levels = results.study.design_record.get("levels") or {}
+    if not isinstance(levels, dict):
         return {}
     return {str(k): [str(x) for x in v] for k, v in levels.items() if isinstance(v, list)}
 

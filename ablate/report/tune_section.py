@@ -1,16 +1,13 @@
 """The tune section: how the search went, which settings mattered, and the values the ablation froze.
 
-Read from MLflow alone: the parent run's `ablate.tuned` tag (the frozen values), `ablate.tune.importances`
-and the `tune/history.json` artifact that the tune phase logged when it finished (search.tune_summary).
+Read from MLflow alone: the parent record's frozen values and importances, and the tune history artifact
+that the tune phase logged when it finished (scheduler's tune summary), all read by tracking.read_study.
 A study without a tune phase gets no section.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,36 +19,16 @@ STATE_STYLE = {"COMPLETE": ("o", "#0969da"), "PRUNED": ("x", "#8c959f"), "FAIL":
 
 def load_tune(results: Results) -> dict | None:
     """Frozen values, importances and the trial history; None when the study had no tune phase."""
-    tags = results.study.tags
-    if "ablate.tuned" not in tags:
+    study = results.study
+    if study.tuned is None:
         return None
-    try:
-        frozen = json.loads(tags["ablate.tuned"])
-        importances = json.loads(tags.get("ablate.tune.importances") or "{}")
-    except ValueError:
-        return None
-    summary = _fetch_summary(results.tracking_uri, results.study.run_id) or {}
+    summary = results.tune_summary or {}
     return {
-        "frozen": frozen,
-        "importances": summary.get("importances", importances),
-        "method": summary.get("importance_method", tags.get("ablate.tune.importance_method", "")),
+        "frozen": study.tuned,
+        "importances": summary.get("importances", study.tune_importances),
+        "method": summary.get("importance_method", study.tune_importance_method),
         "summary": summary,
     }
-
-
-def _fetch_summary(tracking_uri: str, run_id: str) -> dict | None:
-    """The one MLflow read of this module: the parent run's tune/history.json (None if it cannot be had)."""
-    if not tracking_uri or not run_id:
-        return None
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = MlflowClient(tracking_uri).download_artifacts(run_id, "tune/history.json", tmp)
-            return json.loads(Path(path).read_text())
-        except (MlflowException, OSError, ValueError):
-            return None
 
 
 def _objective_points(trials: list[dict]) -> list[tuple[int, float, str]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from ablate.records import Tag, TrialAttr
+
 STUDY = {  # 4 cells of 2 epochs on embedded digits with a width-2 CNN: a cell trains in well under a second
     "name": "faults",
     "model": {"name": "cnn", "width": 2},
@@ -115,13 +117,13 @@ class Snapshot:
     parent_status: str | None
 
     def complete(self) -> Counter:
-        return Counter(t.user_attrs["ablate.cell_id"] for t in self.trials if t.state.name == "COMPLETE")
+        return Counter(t.user_attrs[TrialAttr.CELL] for t in self.trials if t.state.name == "COMPLETE")
 
     def finished(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for r in self.runs:
             if r.info.status == "FINISHED":
-                out.setdefault(r.data.tags["ablate.cell_id"], []).append(r.info.run_id)
+                out.setdefault(r.data.tags[Tag.CELL_ID], []).append(r.info.run_id)
         return out
 
     def by_status(self, status: str) -> list:
@@ -140,14 +142,14 @@ def snapshot(cwd: Path, study_name: str = "faults", tracking_uri: str | None = N
     runs, parent_status = [], None
     if exp is not None:
         every = client.search_runs([exp.experiment_id], max_results=10_000)
-        runs = [r for r in every if r.data.tags.get("ablate.role") == "cell"]
-        parents = [r for r in every if r.data.tags.get("ablate.role") == "parent"]
+        runs = [r for r in every if r.data.tags.get(Tag.ROLE) == "cell"]
+        parents = [r for r in every if r.data.tags.get(Tag.ROLE) == "parent"]
         assert len(parents) <= 1, f"{len(parents)} parent runs"
         parent_status = parents[0].info.status if parents else None
     try:
         ostudy = optuna.load_study(study_name=study_name,
                                    storage=search.open_storage(storage or str(cwd / "optuna.journal")))
-        trials = [t for t in ostudy.get_trials(deepcopy=False) if "ablate.cell_id" in t.user_attrs]
+        trials = [t for t in ostudy.get_trials(deepcopy=False) if TrialAttr.CELL in t.user_attrs]
     except KeyError:
         trials = []
     return Snapshot(trials, runs, parent_status)
@@ -166,7 +168,7 @@ class Ledger:
         assert not doubled, f"cells with more than one COMPLETE trial: {doubled}"
         twice = {c: ids for c, ids in snap.finished().items() if len(ids) > 1}
         assert not twice, f"cells with more than one FINISHED run: {twice}"
-        trials = {t.user_attrs["ablate.cell_id"]: t.number for t in snap.trials if t.state.name == "COMPLETE"}
+        trials = {t.user_attrs[TrialAttr.CELL]: t.number for t in snap.trials if t.state.name == "COMPLETE"}
         runs = {c: ids[0] for c, ids in snap.finished().items()}
         for old, new, what in ((self.trials, trials, "trial"), (self.runs, runs, "run")):
             for cell, ident in old.items():

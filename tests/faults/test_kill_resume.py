@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from faultkit import CELLS, Ledger, finish, snapshot, start, wait_gone, wait_paused, write_study
 
+from ablate.records import Tag, TrialAttr
+
 pytestmark = pytest.mark.slow
 
 # (pause point, signal, hold seconds at the point (None: hold until killed), local workers)
@@ -73,7 +75,7 @@ def _chain(directory, steps) -> tuple[int, list]:
     assert (directory / "reports" / "faults" / "index.html").is_file()
     interrupted = snap.by_status("KILLED") + snap.by_status("FAILED")
     for run in interrupted:
-        assert run.data.tags.get("ablate.failure", "").startswith("interrupted"), run.data.tags
+        assert run.data.tags.get(Tag.FAILURE, "").startswith("interrupted"), run.data.tags
     return kills, interrupted
 
 
@@ -84,7 +86,7 @@ def test_kill_anywhere_then_resume_loses_and_doubles_nothing(tmp_path):
                   for name, steps in (("setup", SETUP_CHAIN), ("cells", CELLS_CHAIN))]
         (kills_a, interrupted_a), (kills_b, interrupted_b) = (c.result() for c in chains)
     assert kills_a + kills_b >= 10
-    assert any("Ctrl-C" in r.data.tags["ablate.failure"] for r in interrupted_a)
+    assert any("Ctrl-C" in r.data.tags[Tag.FAILURE] for r in interrupted_a)
     assert len(interrupted_a) >= 3 and len(interrupted_b) >= 2, (len(interrupted_a), len(interrupted_b))
     print(f"\nkill/resume chains: {kills_a + kills_b} SIGKILLs + SIGINT + SIGTERM survived; 2 x 4 cells, "
           f"0 lost, 0 duplicated; {len(interrupted_a) + len(interrupted_b)} interrupted runs closed with a "
@@ -101,5 +103,5 @@ def test_two_runs_started_at_once_share_the_study(tmp_path):
     Ledger().check(snap)
     assert set(snap.complete()) == CELLS and set(snap.finished()) == CELLS
     assert len(snap.runs) == 4 and snap.parent_status == "FINISHED"
-    dropped = [t for t in snap.trials if t.user_attrs.get("ablate.duplicate")]
-    assert all(t.user_attrs.get("ablate.run_id") is None for t in dropped)
+    dropped = [t for t in snap.trials if t.user_attrs.get(TrialAttr.DUPLICATE)]
+    assert all(t.user_attrs.get(TrialAttr.RUN_ID) is None for t in dropped)

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from faultkit import STUDY, child_env, finish, snapshot, start, wait_paused, write_study
 
+from ablate.records import Tag, TrialAttr
+
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PG_START = Path(__file__).with_name("pg_start.sh")
 
@@ -127,19 +129,19 @@ def test_three_workers_on_postgres_one_killed_mid_cell(tmp_path, databases, mlfl
     assert {c: len(ids) for c, ids in snap.finished().items()} == {c: 1 for c in cells}, "one FINISHED run"
     # two processes recovering the dead worker's cell at the same moment may both enqueue its retry: the
     # second trial is dropped unrun (FAIL, tagged duplicate, no MLflow run), by design
-    dropped = [t for t in snap.trials if t.user_attrs.get("ablate.duplicate")]
-    assert all(t.state.name == "FAIL" and not t.user_attrs.get("ablate.run_id") for t in dropped)
+    dropped = [t for t in snap.trials if t.user_attrs.get(TrialAttr.DUPLICATE)]
+    assert all(t.state.name == "FAIL" and not t.user_attrs.get(TrialAttr.RUN_ID) for t in dropped)
     dropped_numbers = {t.number for t in dropped}
     stale = [t for t in snap.trials if t.state.name == "FAIL" and t.number not in dropped_numbers]
-    assert len(stale) == 1 and stale[0].user_attrs["ablate.worker"].startswith("machine-1:")
+    assert len(stale) == 1 and stale[0].user_attrs[TrialAttr.WORKER].startswith("machine-1:")
     retried = [t for t in snap.trials
-               if t.user_attrs.get("ablate.retry_of") == stale[0].number and t.number not in dropped_numbers]
+               if t.user_attrs.get(TrialAttr.RETRY_OF) == stale[0].number and t.number not in dropped_numbers]
     assert len(retried) == 1 and retried[0].state.name == "COMPLETE"
-    assert not retried[0].user_attrs["ablate.worker"].startswith("machine-1:")
+    assert not retried[0].user_attrs[TrialAttr.WORKER].startswith("machine-1:")
     killed = snap.by_status("KILLED")
-    assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags["ablate.failure"]
+    assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags[Tag.FAILURE]
     assert not snap.by_status("RUNNING") and snap.parent_status == "FINISHED"
-    ran_by = {t.user_attrs["ablate.worker"].split(":")[0] for t in snap.trials if t.state.name == "COMPLETE"}
+    ran_by = {t.user_attrs[TrialAttr.WORKER].split(":")[0] for t in snap.trials if t.state.name == "COMPLETE"}
     assert ran_by <= {"machine-2", "machine-3"} and ran_by, ran_by
     print(f"\nPostgreSQL many-machines test: 3 workers + coordinator, 8 cells, 1 worker killed, "
           f"0 lost, 0 duplicated; {time.monotonic() - t0:.1f} s")

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from ablate import search
 from ablate.cli import main
+from ablate.records import Tag, TrialAttr
 from ablate.runner import run_study
 from ablate.study import load_study
 
@@ -34,10 +35,10 @@ def test_diverging_cell_fails_with_its_epoch_and_the_others_go_on(workdir, capsy
     out = capsys.readouterr().out
     assert "1/2 cells finished, 1 failed" in out and "failed l2/seed0: diverged at epoch 1" in out
     snap = snapshot(workdir, "diverge")
-    status = {r.data.tags["ablate.cell_id"]: r.info.status for r in snap.runs}
+    status = {r.data.tags[Tag.CELL_ID]: r.info.status for r in snap.runs}
     assert status == {"baseline/seed0": "FINISHED", "l2/seed0": "FAILED"}
     failed = snap.by_status("FAILED")[0]
-    assert failed.data.tags["ablate.failure"] == "diverged at epoch 1"
+    assert failed.data.tags[Tag.FAILURE] == "diverged at epoch 1"
     assert [m.step for m in MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(failed.info.run_id,
                                                                                    "train_loss")] == []
     # a rerun does not retry a diverged cell (retrying cannot fix it) unless asked to
@@ -73,8 +74,8 @@ def test_changed_study_is_refused_with_what_changed_and_fresh_sets_the_old_one_a
     assert len(optuna.load_study(study_name=f"changed@{old_hash[:12]}", storage=storage).trials) == 2
     assert len(optuna.load_study(study_name="changed", storage=storage).trials) == 2
     parent = [r for r in client.search_runs([client.get_experiment_by_name("changed").experiment_id])
-              if r.data.tags.get("ablate.role") == "parent"]
-    assert [p.data.tags["ablate.study_hash"] for p in parent] == [load_study(path).study_hash]
+              if r.data.tags.get(Tag.ROLE) == "parent"]
+    assert [p.data.tags[Tag.HASH] for p in parent] == [load_study(path).study_hash]
 
 
 @pytest.mark.slow
@@ -99,11 +100,11 @@ def test_dead_worker_on_another_machine_is_retried_by_heartbeat(tmp_path, monkey
     snap = snapshot(tmp_path, storage=storage)
     assert set(snap.complete().values()) == {1} and len(snap.complete()) == 4
     stale = [t for t in snap.trials if t.state.name == "FAIL"]
-    assert len(stale) == 1 and stale[0].user_attrs["ablate.worker"].startswith("machine-b:")
-    retry = [t for t in snap.trials if t.user_attrs.get("ablate.retry_of") == stale[0].number]
+    assert len(stale) == 1 and stale[0].user_attrs[TrialAttr.WORKER].startswith("machine-b:")
+    retry = [t for t in snap.trials if t.user_attrs.get(TrialAttr.RETRY_OF) == stale[0].number]
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
     killed = snap.by_status("KILLED")
-    assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags["ablate.failure"]
+    assert len(killed) == 1 and "no heartbeat" in killed[0].data.tags[Tag.FAILURE]
     assert not snap.by_status("RUNNING") and len(snap.by_status("FINISHED")) == 4
 
 
@@ -112,7 +113,7 @@ def test_lost_optuna_storage_adopts_finished_runs_from_mlflow(workdir, capsys):
     small = {**STUDY, "name": "lost_journal", "factors": {"dropout": {"p": 0.3}}, "train": {"epochs": 1}}
     path = _write(workdir / "lost.yaml", small)
     assert main(["run", str(path), "--quiet", "--no-report"]) == 0
-    before = {r.data.tags["ablate.cell_id"]: r.info.run_id for r in snapshot(workdir, "lost_journal").runs}
+    before = {r.data.tags[Tag.CELL_ID]: r.info.run_id for r in snapshot(workdir, "lost_journal").runs}
     assert len(before) == 2
     os.remove(workdir / "optuna.journal")
     capsys.readouterr()
@@ -121,7 +122,7 @@ def test_lost_optuna_storage_adopts_finished_runs_from_mlflow(workdir, capsys):
     assert "adopted 2 finished cell(s) from MLflow" in captured.err
     assert "2/2 cells finished, 0 failed, 0 run now" in captured.out
     snap = snapshot(workdir, "lost_journal")
-    assert {r.data.tags["ablate.cell_id"]: r.info.run_id for r in snap.runs} == before  # no new run
+    assert {r.data.tags[Tag.CELL_ID]: r.info.run_id for r in snap.runs} == before  # no new run
     trials = search.open_study(load_study(path), search.open_storage("optuna.journal"), create=False).trials
     assert sorted((t.user_attrs[search.CELL], t.state.name, t.user_attrs[search.RUN_ID]) for t in trials) == \
         sorted((c, "COMPLETE", rid) for c, rid in before.items())

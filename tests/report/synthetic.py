@@ -8,7 +8,6 @@ artifacts through MlflowClient), never a mock.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
+
+from ablate.records import CellRecord, ParentRecord
 
 
 @dataclass
@@ -32,6 +33,19 @@ class SyntheticStudy:
     killed_then_finished: tuple[str, int] | None = None
     description: str = "A synthetic study for tests"
     arms: list[str] | None = None  # default: every combination of factors (full factorial)
+
+    def design_record(self) -> dict:
+        """What tracking records for a design (ablate's designs say which analyses they support)."""
+        from ablate.design import DESIGNS
+
+        entry = DESIGNS.get(self.design)()
+        record = {"estimable": list(self.factors), "analyses": list(entry.analyses)}
+        if "contribution" in entry.analyses:
+            from ablate.design import Factor
+
+            factors = tuple(Factor(f, (None, None)) for f in self.factors)
+            record["contributions"] = {k: [list(a), list(b)] for k, (a, b) in entry.contributions(factors).items()}
+        return record
 
     def arm_list(self) -> list[tuple[str, dict[str, bool]]]:
         if self.arms is not None:
@@ -52,29 +66,14 @@ def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str,
         exp.experiment_id if exp else client.create_experiment(spec.name, artifact_location=artifact_root)
     )
     arms = spec.arm_list()
-    parent = client.create_run(
-        exp_id,
-        run_name=spec.name,
-        tags={
-            "ablate.role": "parent",
-            "ablate.study": spec.name,
-            "ablate.study_hash": "abc123def456",
-            "ablate.description": spec.description,
-            "ablate.design": spec.design,
-            "ablate.metric": "test_acc",
-            "ablate.direction": "maximize",
-            "ablate.arms": json.dumps([a for a, _ in arms]),
-            "ablate.factors": json.dumps(list(spec.factors)),
-            "ablate.seeds": json.dumps(list(spec.seeds)),
-            "ablate.model": "cnn",
-            "ablate.dataset": "digits",
-            "git.commit": "0123456789abcdef",
-            "ablate.versions": json.dumps({"torch": "2.14.1", "mlflow": "3.17.2"}),
-            "ablate.machine": "test-host (2 cores, cpu)",
-            "ablate.created": "2026-01-01T00:00:00",
-            "ablate.precision": "fp32",
-        },
+    record = ParentRecord(
+        study=spec.name, study_hash="abc123def456", description=spec.description, design=spec.design,
+        metric="test_acc", direction="maximize", arms=tuple(a for a, _ in arms), factors=tuple(spec.factors),
+        seeds=tuple(spec.seeds), model="cnn", dataset="digits", precision="fp32", git_commit="0123456789abcdef",
+        versions={"torch": "2.14.1", "mlflow": "3.17.2"}, machine="test-host (2 cores, cpu)",
+        created="2026-01-01T00:00:00", design_record=spec.design_record(),
     )
+    parent = client.create_run(exp_id, run_name=spec.name, tags=record.to_mlflow())
     pid = parent.info.run_id
     client.log_batch(
         pid, params=[Param("train.epochs", str(spec.epochs)), Param("seeds", str(len(spec.seeds)))]
@@ -94,21 +93,13 @@ def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str,
 
 def _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason=None) -> str:
     cell_id = f"{arm}/seed{seed}"
-    tags = {
-        "mlflow.parentRunId": pid,
-        "ablate.role": "cell",
-        "ablate.study": spec.name,
-        "ablate.study_hash": "abc123def456",
-        "ablate.arm": arm,
-        "ablate.seed": str(seed),
-        "ablate.phase": "ablate",
-        "ablate.cell_id": cell_id,
-        "optuna.trial_number": str(seed),
-        "git.commit": "0123456789abcdef",
-    }
-    tags.update({f"ablate.factors.{f}": "on" if on[f] else "off" for f in spec.factors})
+    tags = CellRecord(
+        study=spec.name, arm=arm, seed=seed, cell_id=cell_id, study_hash="abc123def456", phase="ablate",
+        trial_number=seed, factors={f: on[f] for f in spec.factors}, parent_run_id=pid,
+        git_commit="0123456789abcdef",
+    ).to_mlflow()
     if reason:
-        tags["ablate.failure"] = reason
+        tags.update(CellRecord.failure_tags(reason))
     run = client.create_run(exp_id, run_name=cell_id, tags=tags)
     rid = run.info.run_id
     rng = np.random.default_rng(seed * 1000 + sum(ord(c) for c in arm))

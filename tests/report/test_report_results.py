@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from ablate.errors import AblateError
+from ablate.records import ParentRecord, Tag
 from ablate.report.results import dedupe_cells, load_results, parse_study
 
 
@@ -89,12 +89,8 @@ def test_unknown_study_names_the_store_and_what_is_there(study_store):
 
 
 def test_malformed_json_tags_degrade_to_empty():
-    parent = SimpleNamespace(
-        info=SimpleNamespace(run_id="p"),
-        data=SimpleNamespace(
-            params={},
-            tags={"ablate.study": "s", "ablate.arms": "[oops", "ablate.seeds": json.dumps({"a": 1})},
-        ),
+    parent = ParentRecord.from_mlflow(
+        "p", {Tag.STUDY: "s", Tag.ARMS: "[oops", Tag.SEEDS: json.dumps({"a": 1}), Tag.DESIGN_RECORD + "levels": "{"}
     )
     s = parse_study(parent)
     assert s.arms == () and s.seeds == () and s.metric == "test_acc"
