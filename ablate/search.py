@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from ablate.errors import AblateError, CellFailed
 from ablate.study import Cell, Study
 from ablate.testpoints import pause_point
+from ablate.uri import redact_uri
 
 DEFAULT_STORAGE = "optuna.journal"
 CELL = "ablate.cell_id"
@@ -77,7 +78,7 @@ def open_storage(url: str):
             if type(e).__name__ in ("IntegrityError", "ProgrammingError") and attempt < 5:
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            raise AblateError(f"cannot open the Optuna storage {_redact(url)}: {type(e).__name__}: "
+            raise AblateError(f"cannot open the Optuna storage {redact_uri(url)}: {type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''}") from None
     raise AssertionError("unreachable")
 
@@ -90,13 +91,6 @@ def _pg_driver(url: str) -> str:
             and importlib.util.find_spec("psycopg2") is not None:
         return "postgresql+psycopg2://" + url[len("postgresql://"):]
     return url
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    import re
-
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def open_study(study: Study, storage, create: bool = True) -> optuna.Study:

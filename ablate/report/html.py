@@ -12,7 +12,6 @@ import base64
 import hashlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import jinja2
 import pandas as pd
@@ -21,23 +20,10 @@ from ablate.report import stats
 from ablate.report.results import Results, load_results
 from ablate.report.sections import DEFAULT_SECTIONS, Section, SectionBuilder
 from ablate.report.verdicts import effect_table
+from ablate.uri import redact_uri
 
 TEMPLATES = Path(__file__).parent / "templates"
 __all__ = ["build_report", "render_report", "redact_uri", "Section", "DEFAULT_SECTIONS"]
-
-
-def redact_uri(uri: str) -> str:
-    """Drop a password from a store URL (postgresql://user:secret@host) before it lands in a shared file."""
-    try:
-        parts = urlsplit(uri)
-        password = parts.password
-    except ValueError:
-        return uri
-    if password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _environment() -> jinja2.Environment:

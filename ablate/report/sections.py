@@ -210,7 +210,7 @@ def failures_section(results: Results) -> Section:
 
 def provenance_section(results: Results) -> Section:
     """Where and from what the numbers came: enough to reproduce them or to distrust them."""
-    from ablate.report.html import redact_uri
+    from ablate.uri import redact_uri
 
     s = results.study
     facts = [
