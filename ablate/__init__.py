@@ -6,7 +6,7 @@ __all__ = ["load_study", "run_study", "build_report"]
 
 def __getattr__(name):  # lazy: importing ablate must not import torch/mlflow/optuna
     if name == "load_study":
-        from ablate.study import load_study
+        from ablate.validate import load_study
 
         return load_study
     if name == "run_study":

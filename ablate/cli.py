@@ -109,7 +109,7 @@ def _on_sigterm(handler):
 
 
 def cmd_validate(args) -> int:
-    from ablate.study import load_study
+    from ablate.validate import load_study
 
     code = 0
     for path in args.study:
@@ -124,15 +124,10 @@ def cmd_validate(args) -> int:
               f"data {study.data.name}, hash {study.study_hash[:12]})")
         for arm in arms:
             print(f"  {arm.name}")
-        if study.design.name == "fractional":
-            from ablate.design import alias_structure
-
-            a = alias_structure(study.factors, arms)
-            print(f"fractional design, resolution {a['resolution'] or 'full'}: {len(arms)} of "
-                  f"{2 ** len(study.factors)} arms; defining relation I = "
-                  f"{' = '.join(a['defining_relation']) or '(none)'}")
+        for line in study.design.describe(study.factors, arms):
+            print(line)
         if study.tune is not None:
-            from ablate.tune import tune_arm
+            from ablate.tuning import tune_arm
 
             print(f"tune phase first: {study.tune.trials} trials on arm '{tune_arm(study).name}' "
                   f"({', '.join(study.tune.params)})")
@@ -146,7 +141,7 @@ def cmd_run(args) -> int:
     if args.workers < 0:
         raise AblateError(f"--workers must be 0 (coordinate only) or more (given: {args.workers})")
     worker_context(args.workers)  # the fork server imports torch & co. while this process loads and sets up
-    from ablate.study import load_study
+    from ablate.validate import load_study
 
     study = load_study(args.study)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
@@ -169,7 +164,7 @@ def cmd_report(args) -> int:
 
     name = args.study
     if name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        from ablate.study import load_study
+        from ablate.validate import load_study
 
         name = load_study(name).name
     out = build_report(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name))
@@ -179,7 +174,7 @@ def cmd_report(args) -> int:
 
 def cmd_list(args) -> int:
     from ablate.data import DATASETS
-    from ablate.design import DESIGNS
+    from ablate.designs import DESIGNS
     from ablate.models import MODELS
     from ablate.regularizers import REGULARIZERS
 
@@ -201,8 +196,8 @@ def cmd_worker(args) -> int:
     import torch
 
     from ablate import search
-    from ablate.study import load_study
     from ablate.tracking import Tracker
+    from ablate.validate import load_study
 
     study = load_study(args.study)
     if args.threads:
@@ -223,7 +218,7 @@ def _frozen_study(study, tracker, storage, wait_seconds: float):
     import time
 
     from ablate import search
-    from ablate.tune import apply_tuned
+    from ablate.tuning import apply_tuned
 
     deadline = time.monotonic() + wait_seconds
     parent = tracker.find_parent(study)
@@ -282,7 +277,7 @@ def cmd_dashboard(args) -> int:
 
     name = args.study
     if name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        from ablate.study import load_study
+        from ablate.validate import load_study
 
         name = load_study(name).name
     search.serve_dashboard(name, search.resolve_storage(args.storage), args.host, args.port)

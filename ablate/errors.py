@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+Problem = tuple[str, str, object]  # (field path, rule, given value): what every check reports
+Problems = list[Problem]
+
 
 class AblateError(Exception):
     """Root of every error ablate raises on purpose; the CLI turns these into exit code 2."""
@@ -12,7 +15,7 @@ class AblateError(Exception):
 class StudyError(AblateError):
     """A study file broke a rule. Holds every problem found, each naming file, field path, rule and value."""
 
-    def __init__(self, file: str, problems: list[tuple[str, str, object]]):
+    def __init__(self, file: str, problems: Problems):
         self.file = str(file)
         self.problems = list(problems)  # (field path, rule, given value)
         super().__init__(self.format())

@@ -109,7 +109,7 @@ def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = Tr
     so a crash between freezing and recording loses nothing. Tune trials run here, one at a time.
     """
     from ablate import search
-    from ablate.tune import apply_tuned
+    from ablate.tuning import apply_tuned
 
     frozen = tracker.tuned(parent_id)
     if frozen is None:

@@ -513,7 +513,7 @@ def tune_study_name(study: Study) -> str:
 
 
 def _sampler(study: Study) -> optuna.samplers.BaseSampler:
-    from ablate.tune import tune_seed
+    from ablate.tuning import tune_seed
 
     spec, seed = study.tune, tune_seed(study)
     if spec.sampler == "random":
@@ -583,7 +583,7 @@ def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None =
 
 def _run_tune_trial(study: Study, ostudy: optuna.Study, tracker, parent_id: str, emit: Emit) -> None:
     from ablate.train import fit
-    from ablate.tune import objective, search_space, tune_cell
+    from ablate.tuning import objective, search_space, tune_cell
 
     trial = ostudy.ask()
     trial.set_user_attr(WORKER, host_id())
@@ -659,7 +659,7 @@ def tune_summary(study: Study, storage) -> dict[str, object]:
             importances, reason = {}, f"{method}: {e}"
     else:
         method = f"none ({reason})"
-    from ablate.tune import tune_arm, tune_seed
+    from ablate.tuning import tune_arm, tune_seed
 
     best, spec = ostudy.best_trial, study.tune
     setup = {"arm": tune_arm(study).name, "seed": tune_seed(study), "trials": spec.trials,

@@ -1,99 +1,80 @@
-"""Study files: YAML -> a frozen, typed, validated Study; the design -> arms; arms x seeds -> cells.
+"""The typed study: Factor, Arm, Cell and Study, as ablate/validate.py builds them from a study file.
 
-Validation happens here, once, at the boundary. Every problem is collected (not just the first) and reported
-with the file, the field path, the rule and the value given. Core code downstream trusts these types.
+Nothing here checks a rule; a Study exists only once validation passed, and core code downstream trusts
+these types. A factor has levels; level 0 of a two-level factor is ``None`` (off) and level 1 its params
+(on). An arm is one level index per factor, in the study's factor order, so cells pair across arms by seed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel
 
-from ablate.design import DESIGNS, Arm, DesignSpec, Factor, design_record, level_label
-from ablate.errors import UnknownName
 from ablate.models import MODELS
-from ablate.params import StrictModel
 from ablate.regularizers import REGULARIZERS, Regularizer
-from ablate.tune import TuneSpec
-from ablate.yamlio import read_yaml
-
-FINAL_METRICS = {
-    "test_acc": "maximize", "test_loss": "minimize", "best_val_acc": "maximize", "ece": "minimize",
-    "val_acc": "maximize", "val_loss": "minimize", "gap_acc": "minimize",
-}
-MAX_CELLS = 10_000
+from ablate.spec import MetricSpec, TrainParams, TuneSpec
 
 
-class _Strict(StrictModel):
-    pass
-
-
-class TrainParams(_Strict):
-    epochs: int = Field(10, ge=1, le=10_000)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(1e-3, gt=0.0, le=100.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd only")
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool | None = Field(None, description="None: on for models that prefer it (the CNN)")
-    eval_batch_size: int = Field(1024, ge=1, le=1_000_000)
-    compile: bool = False
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-
-class MetricSpec(_Strict):
-    name: str = "test_acc"
-    direction: Literal["maximize", "minimize"] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in FINAL_METRICS:
-            raise ValueError(str(UnknownName("metric", v, list(FINAL_METRICS))))
-        return v
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    levels: tuple[BaseModel | None, ...]  # (None, params) for a two-level on/off factor
+    varying: tuple[str, ...] = field(default=(), compare=False)  # the params listed as levels (labels show them)
 
     @property
-    def resolved_direction(self) -> str:
-        return self.direction or FINAL_METRICS[self.name]
+    def two_level(self) -> bool:
+        return len(self.levels) == 2 and self.levels[0] is None
 
 
-class RawStudy(_Strict):
-    """The file's shape; names inside model/data/factors are resolved against the registries afterwards."""
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    levels: tuple[int, ...]  # one level index per factor
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=10_000)
-    model: dict[str, Any]
-    data: dict[str, Any]
-    train: TrainParams = TrainParams()
-    metric: MetricSpec = MetricSpec()
-    factors: dict[str, Any] = Field(min_length=1, max_length=64)
-    always: dict[str, Any] = Field(default_factory=dict, max_length=64)
-    design: DesignSpec = DesignSpec()
-    seeds: int | list[int] = 3
-    tune: TuneSpec | None = None
+    def on(self, factors: tuple[Factor, ...]) -> dict[str, bool]:
+        return {f.name: f.levels[i] is not None for f, i in zip(factors, self.levels)}
 
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v):
-        if isinstance(v, int):
-            if not 1 <= v <= 1000:
-                raise ValueError("seeds must be a count in 1..1000 or a list of distinct non-negative ints")
-            return v
-        if not v or len(set(v)) != len(v) or any(not 0 <= s < 2**31 for s in v):
-            raise ValueError("a seed list must be non-empty, distinct, and each seed in 0..2147483647")
-        return v
 
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, v: str) -> str:
-        """The name becomes an MLflow experiment, an Optuna study and a directory: one visible line."""
-        if not v.strip() or any(ord(c) < 32 or ord(c) == 127 for c in v):
-            raise ValueError("a study name must be visible text on one line (no control characters)")
-        return v
+def arm_name(factors: tuple[Factor, ...], levels: tuple[int, ...]) -> str:
+    parts = []
+    for f, i in zip(factors, levels):
+        if f.two_level:
+            if i == 1:
+                parts.append(f.name)
+        elif f.levels[i] is not None:  # an off level is left out, as for two-level factors
+            parts.append(f"{f.name}={level_label(f, i)}")
+    return "+".join(parts) or "baseline"
+
+
+def level_label(f: Factor, i: int) -> str:
+    """'off', or the level's values: only the listed (varying) ones when the factor has levels."""
+    p = f.levels[i]
+    if p is None:
+        return "off"
+    dumped = p.model_dump(by_alias=True)
+    keys = [k for k in f.varying if k in dumped] or list(dumped)
+    fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    if len(keys) == 1 and f.varying:
+        return fmt(dumped[keys[0]])
+    return ",".join(f"{k}={fmt(dumped[k])}" if f.varying else fmt(dumped[k]) for k in keys) or "on"
+
+
+class Design(Protocol):
+    """What a Study needs of its design (ablate/designs/base.py defines the class; designs import this
+    module, so it names the shape instead of importing it)."""
+
+    name: str
+    params: BaseModel
+
+    def arms(self, factors: tuple[Factor, ...]) -> list[Arm]: ...
+
+    def record(self, factors: tuple[Factor, ...], arms: list[Arm]) -> dict: ...
+
+    def canonical(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -143,23 +124,25 @@ class Study:
     metric: MetricSpec
     factors: tuple[Factor, ...]
     always: tuple[tuple[str, BaseModel], ...]
-    design: DesignSpec
+    design: Design
     seeds: tuple[int, ...]
     tune: TuneSpec | None = None
     source: str = ""
+    # the validated file's content_hash, set once by validation; a study with tuned values substituted
+    # (ablate.tuning.apply_tuned) keeps it, so its cells stay under the file's identity
+    study_hash: str = ""
     tuned: tuple[tuple[str, float], ...] = ()  # frozen tune-phase values substituted into this study
-    identity: str = ""  # the file's hash, kept by a study with tuned values substituted (ablate.tune)
 
     @property
     def model_family(self) -> str:
         return MODELS.get(self.model.name).family
 
     def arms(self) -> list[Arm]:
-        return DESIGNS.get(self.design.name)().arms(self.factors, self.design)
+        return self.design.arms(self.factors)
 
     def design_record(self, arms: list[Arm] | None = None) -> dict:
         """What the report needs to know about the design (JSON-able; the parent run records it)."""
-        return design_record(self.factors, self.arms() if arms is None else arms, self.design.name)
+        return self.design.record(self.factors, self.arms() if arms is None else arms)
 
     def cells(self) -> list[Cell]:
         return [Cell(self, arm, seed) for arm in self.arms() for seed in self.seeds]
@@ -175,30 +158,16 @@ class Study:
             "factors": {f.name: [None if p is None else p.model_dump(mode="json", by_alias=True) for p in f.levels]
                         for f in self.factors},
             "always": {k: v.model_dump(mode="json", by_alias=True) for k, v in self.always},
-            "design": self.design.model_dump(mode="json"),
+            "design": self.design.canonical(),
             "seeds": list(self.seeds),
             "tune": self.tune.model_dump(mode="json") if isinstance(self.tune, BaseModel) else self.tune,
         }
 
-    @property
-    def study_hash(self) -> str:
-        if self.identity:
-            return self.identity
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
 
-
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file; raises StudyError naming every problem found."""
-    path = Path(path)
-    raw = read_yaml(path)
-    return validate_study(raw, source=str(path))
-
-
-def validate_study(raw: object, source: str = "<study>") -> Study:
-    from ablate.validate import build_study  # the field-by-field checks live beside their rules
-
-    return build_study(raw, source)
+def content_hash(canonical: dict) -> str:
+    """SHA-256 of a study's canonical content: its identity in MLflow and Optuna."""
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _flatten(prefix: str, d: dict) -> dict[str, object]:
@@ -209,19 +178,4 @@ def _flatten(prefix: str, d: dict) -> dict[str, object]:
             out.update(_flatten(key, v))
         else:
             out[key] = v
-    return out
-
-
-def problems_from(err: ValidationError, prefix: str = "") -> list[tuple[str, str, object]]:
-    """Turn pydantic's errors into (field path, rule, given value) triples."""
-    out = []
-    for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        msg = e["msg"]
-        ctx_err = (e.get("ctx") or {}).get("error")
-        if isinstance(ctx_err, UnknownName):
-            msg = str(ctx_err)
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        out.append((loc, msg, e.get("input")))
     return out

@@ -1,33 +1,43 @@
-"""Field-by-field validation of a parsed study file; every problem is collected with its path.
+"""Every rule of a study file, collected with field paths: a raw mapping -> a Study, or a StudyError.
 
-Kept apart from study.py so the Study types stay small; this module knows the rules that span registries
-(a regularizer must apply to the model and the data, a factor cannot also be in `always`, ...).
+The shapes (ablate/spec.py) say what each section may hold; the rules here span sections and registries
+(a regularizer must apply to the model and the data, a factor cannot also be in `always`, a design's options
+must suit the factors, a tuned setting must exist and be numeric). Every problem is collected, not just the
+first, and names the field path, the rule and the value given. The study's hash is computed here, once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from ablate.data import DATASETS
-from ablate.design import Arm, Factor
-from ablate.errors import StudyError, UnknownName
+from ablate.designs import DESIGNS
+from ablate.errors import Problems, StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS
-from ablate.study import MAX_CELLS, RawStudy, Study, problems_from
-from ablate.tune import check_tune
+from ablate.spec import DesignRef, RawStudy, problems_from
+from ablate.study import Arm, Cell, Factor, Study, content_hash
+from ablate.tuning import numeric_kind, replace_setting, setting, target, tune_arm
+from ablate.yamlio import read_yaml
 
-Problems = list[tuple[str, str, object]]
+MAX_CELLS = 10_000
 
 
-def build_study(raw: object, source: str) -> Study:
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file; raises StudyError naming every problem found."""
+    path = Path(path)
+    return validate_study(read_yaml(path), source=str(path))
+
+
+def validate_study(raw: object, source: str = "<study>") -> Study:
+    """A parsed study file -> a Study, or a StudyError listing every problem (file, field path, rule, value)."""
     problems: Problems = []
     if not isinstance(raw, dict):
         raise StudyError(source, [("", "a study must be a YAML mapping (key: value lines)", raw)])
-    raw = dict(raw)
-    if isinstance(raw.get("design"), str):
-        raw["design"] = {"name": raw["design"]}
     try:
         rs = RawStudy.model_validate(raw)
     except ValidationError as e:
@@ -36,10 +46,9 @@ def build_study(raw: object, source: str) -> Study:
 
     builder, model = _entry(MODELS, rs.model, "model", problems)
     dataset, data = _entry(DATASETS, rs.data, "data", problems)
-    factors = tuple(_factor(n, v, f"factors.{n}", problems) for n, v in rs.factors.items())
+    factors = {n: _factor(n, v, f"factors.{n}", problems) for n, v in rs.factors.items()}
     always = tuple((n, lv.levels[-1]) for n, v in rs.always.items()
                    if (lv := _factor(n, v, f"always.{n}", problems, two_level_only=True)))
-    factors = tuple(f for f in factors if f is not None)
     for name in rs.always:
         if name in rs.factors:
             problems.append((f"always.{name}", "a regularizer is either a factor or always on, not both", name))
@@ -47,17 +56,19 @@ def build_study(raw: object, source: str) -> Study:
         _check_fit(builder, dataset, rs, problems)
         if model is not None and data is not None:
             problems.extend(builder.check_data(model, dataset, data))
-    _check_design(rs, problems)
+    # a factor whose own settings failed stands in as on/off, so the design judges every name the file gives
+    design = _design(rs.design, tuple(f or Factor(n, (None, None)) for n, f in factors.items()), problems)
     if problems:
         raise StudyError(source, problems)
 
     seeds = tuple(range(rs.seeds)) if isinstance(rs.seeds, int) else tuple(rs.seeds)
     study = Study(name=rs.name, description=rs.description, model=model, data=data, train=rs.train,
-                  metric=rs.metric, factors=factors, always=always, design=rs.design, seeds=seeds,
-                  tune=rs.tune, source=source)
+                  metric=rs.metric, factors=tuple(factors.values()), always=always, design=design,
+                  seeds=seeds, tune=rs.tune, source=source)
+    study = dataclasses.replace(study, study_hash=content_hash(study.canonical()))
     _check_arms(study, problems)
     if study.tune is not None:
-        check_tune(study, problems)
+        _check_tune(study, problems)
     if problems:
         raise StudyError(source, problems)
     return study
@@ -71,6 +82,39 @@ def _check_sections(raw: dict, problems: Problems) -> None:
         if isinstance(raw.get(section), dict):
             for name, value in raw[section].items():
                 _factor(str(name), value, f"{section}.{name}", problems)
+    try:
+        ref = DesignRef.model_validate(raw.get("design", {}))
+    except ValidationError:
+        return  # the first layer already said what is wrong with its shape
+    _design(ref, None, problems)
+
+
+def _design(ref: DesignRef, factors: tuple[Factor, ...] | None, problems: Problems):
+    """The named design with its options checked by its own Params, then its rules on the factors (when
+    they are known)."""
+    try:
+        cls = DESIGNS.get(ref.name)
+    except UnknownName as e:
+        problems.append(("design.name", str(e), ref.name))
+        return None
+    fields = cls.Params.model_fields
+    foreign = [k for k in ref.options if k not in fields]
+    for key in foreign:
+        takers = [n for n in DESIGNS.names() if key in DESIGNS.get(n).Params.model_fields]
+        hint = (f"only the {' and '.join(takers)} design{'s take' if len(takers) > 1 else ' takes'} '{key}'"
+                if takers else f"its options: {', '.join(fields) or 'none'}")
+        problems.append((f"design.{key}", f"design '{ref.name}' takes no option '{key}' ({hint})",
+                         ref.options[key]))
+    try:
+        params = cls.Params.model_validate({k: v for k, v in ref.options.items() if k not in foreign})
+    except ValidationError as e:
+        problems.extend(problems_from(e, "design"))
+        return None
+    if foreign:
+        return None
+    if factors is not None:
+        problems.extend(cls.problems(factors, params))
+    return cls(params)
 
 
 def _entry(registry, spec: dict[str, Any], field: str, problems: Problems):
@@ -143,10 +187,10 @@ def _leveled_factor(name: str, reg, value: dict, listed: dict[str, list], path: 
     levels: list = []
     ok = True
     for i in range(n):
-        setting = {**value, **{k: v[i] for k, v in listed.items()}}
+        level_setting = {**value, **{k: v[i] for k, v in listed.items()}}
         zero = all(_is_zero(v[i]) for v in listed.values())
         try:
-            params = reg.Params.model_validate(setting)
+            params = reg.Params.model_validate(level_setting)
         except ValidationError as e:
             if zero:
                 levels.append(None)
@@ -156,7 +200,7 @@ def _leveled_factor(name: str, reg, value: dict, listed: dict[str, list], path: 
                 key = p[len(path) + 1:].split(".")[0]
                 problems.append((f"{p}.{i}" if key in listed else p, f"level {i}: {rule}", given))
             continue
-        everything_zero = all(_is_zero(v) for v in setting.values())
+        everything_zero = all(_is_zero(v) for v in level_setting.values())
         levels.append(None if zero and everything_zero else params)
     if not ok:
         return None
@@ -188,31 +232,6 @@ def _check_fit(builder, dataset, rs: RawStudy, problems: Problems) -> None:
                                  f"data (dataset '{dataset.name}')", name))
 
 
-def _check_design(rs: RawStudy, problems: Problems) -> None:
-    d = rs.design
-    if d.name == "explicit":
-        if not d.arms:
-            problems.append(("design.arms", "the explicit design needs a non-empty list of arms", d.arms))
-            return
-        seen = set()
-        for i, arm in enumerate(d.arms):
-            for name in arm:
-                if name not in rs.factors:
-                    hint = str(UnknownName("factor", name, list(rs.factors)))
-                    problems.append((f"design.arms.{i}", f"an arm may only list the study's factors: {hint}", name))
-            key = frozenset(arm)
-            if key in seen:
-                problems.append((f"design.arms.{i}", "arms must be distinct", list(arm)))
-            if len(set(arm)) != len(arm):
-                problems.append((f"design.arms.{i}", "an arm lists each factor at most once", list(arm)))
-            seen.add(key)
-    elif d.arms is not None:
-        problems.append(("design.arms", f"only the explicit design takes arms (design is '{d.name}')", d.arms))
-    if d.resolution is not None and d.name != "fractional":
-        problems.append(("design.resolution", f"only the fractional design takes a resolution (design is "
-                         f"'{d.name}')", d.resolution))
-
-
 def _check_arms(study: Study, problems: Problems) -> None:
     try:
         arms = study.arms()
@@ -228,9 +247,50 @@ def _check_arms(study: Study, problems: Problems) -> None:
     _check_kwargs(study, builder, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), problems)
 
 
-def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:
-    from ablate.study import Cell
+def _check_tune(study: Study, problems: Problems) -> None:
+    """Every tuned path exists, is numeric, both ends of its range are valid settings, and it is on."""
+    spec = study.tune
+    names = [f.name for f in study.factors]
+    unknown = [n for n in spec.arm if n not in names] if isinstance(spec.arm, tuple) else []
+    for name in unknown:
+        problems.append(("tune.arm", f"the tune arm lists factors; '{name}' is not one (factors: "
+                         f"{', '.join(names)})", name))
+    arm = tune_arm(study)
+    on = {f.name for f, i in zip(study.factors, arm.levels) if f.levels[i] is not None}
+    for path, rng in spec.params.items():
+        where = f"tune.params.{path}"
+        params, key, why = target(study, path)
+        if params is None:
+            problems.append((where, why, path))
+            continue
+        found = setting(params, key)
+        if found is None:
+            fields = ", ".join(i.alias or n for n, i in type(params).model_fields.items() if n != "name")
+            problems.append((where, f"'{key}' is not a setting of {path.rsplit('.', 1)[0]} (its settings: "
+                             f"{fields or 'none'})", key))
+            continue
+        kind = numeric_kind(found[1])
+        if kind is None:
+            problems.append((where, f"only numeric settings can be tuned; {path} is {found[1].annotation}", key))
+            continue
+        if kind is int and not (float(rng.low).is_integer() and float(rng.high).is_integer()):
+            problems.append((where, f"{path} is an integer setting, so low and high must be integers",
+                             (rng.low, rng.high)))
+            continue
+        if path.startswith("factors.") and path.split(".")[1] not in on:
+            problems.append((where, f"factor '{path.split('.')[1]}' is off in the tune arm "
+                             f"('{arm.name}'), so its setting would not be tried", path))
+            continue
+        for end in ("low", "high"):
+            try:
+                replace_setting(params, key, kind(getattr(rng, end)))
+            except ValidationError as e:
+                rule = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+                problems.append((f"{where}.{end}", f"{end}={getattr(rng, end):g} is not a valid {path}: {rule}",
+                                 getattr(rng, end)))
 
+
+def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:
     seen: dict[str, str] = {}
     for reg in Cell(study, arm, study.seeds[0]).regularizers():
         for key in reg.model_kwargs():

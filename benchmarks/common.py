@@ -55,7 +55,7 @@ def write_yaml(path: Path, study: dict) -> Path:
 
 
 def cells(study: dict):
-    from ablate.study import validate_study
+    from ablate.validate import validate_study
 
     return validate_study(study, source="<bench>").cells()
 

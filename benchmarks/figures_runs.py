@@ -49,8 +49,8 @@ def _run(study: Path, workers: int, *extra: str, phases: list | None = None) -> 
 
 
 def _cells_phase(study_file: Path, cwd: Path) -> float:
-    from ablate.study import load_study
     from ablate.tracking import Tracker
+    from ablate.validate import load_study
 
     study = load_study(study_file)
     tracker = Tracker(f"sqlite:///{cwd}/mlflow.db")
@@ -72,7 +72,7 @@ def fig_d() -> str:
 
 
 def fig_e() -> str:
-    from ablate.study import load_study
+    from ablate.validate import load_study
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:

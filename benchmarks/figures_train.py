@@ -148,8 +148,8 @@ def _orchestration_ms(tmp: str) -> float:
     """Per-cell cost of the real worker loop around fit (fit itself replaced by an instant result)."""
     import ablate.train
     from ablate import search
-    from ablate.study import load_study
     from ablate.tracking import Tracker
+    from ablate.validate import load_study
 
     study = load_study(Path(__file__).resolve().parent.parent / "studies" / "quickstart.yaml")
     tracker = Tracker(f"sqlite:///{tmp}/orchestration.db")

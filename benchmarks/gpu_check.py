@@ -106,7 +106,7 @@ def full_run(npz: Path, tmp: Path) -> None:
         line("ablate run: skipped (mlflow/optuna not installed here; the lines above are the training path)")
         return
     from ablate.runner import run_study
-    from ablate.study import validate_study
+    from ablate.validate import validate_study
 
     raw = study(npz, "bf16", factors={"augment": ALL_HOOKS["augment"], "dropout": {"p": 0.5}}, name="gpu_check")
     os.chdir(tmp)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ablate.design import alias_structure, estimable_terms, fractional_rows
+from ablate.designs.fractional import fractional_rows
+from ablate.designs.terms import alias_structure, estimable_terms
 from ablate.errors import StudyError
 from ablate.records import ParentRecord
-from ablate.study import validate_study
 from ablate.tracking import Tracker
+from ablate.validate import validate_study
 
 SIX = {"l2": {"lambda": 1e-3}, "l1": {"lambda": 1e-5}, "dropout": {"p": 0.3}, "spatial_dropout": {"p": 0.1},
        "batchnorm": {}, "augment": {"crop": 1}}
@@ -93,12 +94,13 @@ def test_fractional_refuses_factors_with_levels(tiny_raw):
 
 def test_resolution_only_for_fractional(tiny_raw):
     tiny_raw["design"] = {"name": "full_factorial", "resolution": 4}
-    with pytest.raises(StudyError, match="design.resolution: only the fractional design takes a resolution"):
+    with pytest.raises(StudyError, match=r"design.resolution: design 'full_factorial' takes no option "
+                       r"'resolution' \(only the fractional design takes 'resolution'\)"):
         validate_study(tiny_raw)
 
 
 def test_fraction_rows_are_deterministic():
-    from ablate.design import Factor
+    from ablate.study import Factor
 
     factors = tuple(Factor(n, (None, object())) for n in "abcdef")
     assert fractional_rows(factors, 4) == fractional_rows(factors, 4)
@@ -134,7 +136,7 @@ def _resolution(rows) -> int:
 def test_fraction_has_the_fewest_runs_and_at_least_the_resolution(k, resolution, runs):
     """The textbook minimum (Montgomery's table of regular fractions); pyDOE3's fracfact_by_res gave 16 runs
     for (7, III) and resolution IV for (7, V) and (8, V)."""
-    from ablate.design import Factor
+    from ablate.study import Factor
 
     rows = fractional_rows(tuple(Factor(f"f{i}", (None, object())) for i in range(k)), resolution)
     assert len(rows) == runs and len(set(rows)) == runs

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ablate.design import level_label
 from ablate.errors import StudyError
 from ablate.records import CellRecord, ParentRecord
-from ablate.study import Cell, validate_study
+from ablate.study import Cell, level_label
 from ablate.tracking import Tracker
+from ablate.validate import validate_study
 
 
 def _study(tiny_raw, factors, **extra):

@@ -11,8 +11,8 @@ from ablate import search
 from ablate.cli import main
 from ablate.records import Tag
 from ablate.runner import run_study
-from ablate.study import validate_study
 from ablate.tracking import Tracker, resolve_uri
+from ablate.validate import validate_study
 
 
 def _children(client, exp_name):

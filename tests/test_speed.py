@@ -12,8 +12,8 @@ from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.models import MODELS
 from ablate.records import Tag
-from ablate.study import validate_study
 from ablate.tracking import Tracker
+from ablate.validate import validate_study
 
 SPEC = DataSpec(kind="image", num_classes=3, in_channels=1, image_size=(6, 6))
 

@@ -6,7 +6,7 @@ import pytest
 
 from ablate.cli import main
 from ablate.errors import StudyError
-from ablate.study import load_study, validate_study
+from ablate.validate import load_study, validate_study
 
 # (what to change in the tiny study, the field path the error must name, a word the rule must contain)
 MALFORMED = [

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ablate.errors import CellFailed
-from ablate.study import validate_study
 from ablate.train import fit
+from ablate.validate import validate_study
 
 EPOCH_KEYS = {"train_loss", "train_acc", "val_loss", "val_acc", "gap_acc", "overfit_ratio", "l1_norm",
               "l2_norm", "sparsity", "lr", "epoch_seconds"}

@@ -17,9 +17,9 @@ from ablate.records import Tag
 from ablate.report.results import load_results
 from ablate.report.tune_section import tune_section
 from ablate.runner import run_study
-from ablate.study import validate_study
 from ablate.tracking import Tracker
-from ablate.tune import apply_tuned, tune_arm, tune_cell
+from ablate.tuning import apply_tuned, tune_arm, tune_cell
+from ablate.validate import validate_study
 
 TUNE = {"trials": 3, "sampler": "random", "pruner": "median", "startup_trials": 1, "warmup_epochs": 0,
         "params": {"train.lr": {"low": 1e-6, "high": 3e-2, "log": True},

@@ -16,7 +16,7 @@ from ablate import search
 from ablate.cli import main
 from ablate.records import Tag, TrialAttr
 from ablate.runner import run_study
-from ablate.study import load_study
+from ablate.validate import load_study
 
 DIVERGES = {  # SGD at lr 10 with an L2 penalty of 1: the weights flip and grow x9 per step, to inf in epoch 1
     **STUDY, "name": "diverge", "train": {"epochs": 1, "optimizer": "sgd", "lr": 10.0, "momentum": 0.0},

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ablate.errors import StudyError
-from ablate.study import Study, validate_study
+from ablate.study import Study
+from ablate.validate import validate_study
 from ablate.yamlio import read_yaml
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,8 +13,8 @@ from ablate.errors import StudyError
 from ablate.metrics import weight_stats
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS, penalized_parameters
-from ablate.study import validate_study
 from ablate.train import build_model, build_optimizer, fit
+from ablate.validate import validate_study
 
 PAIRS = [(r, m) for r in REGULARIZERS.names() for m in MODELS.names()]
 

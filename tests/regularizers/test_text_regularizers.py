@@ -13,8 +13,8 @@ from ablate.errors import StudyError
 from ablate.models.transformer import DropPath, SelfAttention
 from ablate.regularizers import REGULARIZERS
 from ablate.regularizers.transformer import word_dropout
-from ablate.study import validate_study
 from ablate.train import build_model, fit
+from ablate.validate import validate_study
 
 TINY_TEXT = {"name": "synthetic_text", "n_train": 200, "n_test": 100, "batch_size": 64}
 TINY_VIT = {"name": "transformer", "dim": 8, "depth": 2, "heads": 2, "patch_size": 4}

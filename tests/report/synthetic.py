@@ -36,12 +36,12 @@ class SyntheticStudy:
 
     def design_record(self) -> dict:
         """What tracking records for a design (ablate's designs say which analyses they support)."""
-        from ablate.design import DESIGNS
+        from ablate.designs import DESIGNS
 
         entry = DESIGNS.get(self.design)()
         record = {"estimable": list(self.factors), "analyses": list(entry.analyses)}
         if "contribution" in entry.analyses:
-            from ablate.design import Factor
+            from ablate.study import Factor
 
             factors = tuple(Factor(f, (None, None)) for f in self.factors)
             record["contributions"] = {k: [list(a), list(b)] for k, (a, b) in entry.contributions(factors).items()}

@@ -14,8 +14,8 @@ from ablate.report.design_section import design_section, estimable_effects
 from ablate.report.html import render_report
 from ablate.report.levels import level_summary, levels_section
 from ablate.report.results import load_results
-from ablate.study import validate_study
 from ablate.tracking import Tracker
+from ablate.validate import validate_study
 
 BASE = {
     "model": {"name": "cnn", "width": 2},
