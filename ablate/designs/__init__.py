@@ -1,7 +1,7 @@
 """Designs choose arms from factors; each is a registered class (designs/base.py). Importing this package
 registers every built-in design; adding one = one file here + one import line below."""
 
-from ablate.designs import add_one, explicit, fractional, full_factorial, loco  # noqa: F401
+from ablate.designs import add_one, explicit, fractional, full_factorial, loco, plackett_burman  # noqa: F401
 from ablate.designs.base import DESIGNS, Design
 
 __all__ = ["DESIGNS", "Design"]
