@@ -63,9 +63,9 @@ def level_label(f: Factor, i: int) -> str:
     return ",".join(f"{k}={fmt(dumped[k])}" if f.varying else fmt(dumped[k]) for k in keys) or "on"
 
 
-class Design(Protocol):
-    """What a Study needs of its design (ablate/designs/base.py defines the class; designs import this
-    module, so it names the shape instead of importing it)."""
+class StudyDesign(Protocol):
+    """What a Study needs of its design: an ablate.designs.Design instance (the designs import this module,
+    so it names the shape instead of importing the class)."""
 
     name: str
     params: BaseModel
@@ -124,7 +124,7 @@ class Study:
     metric: MetricSpec
     factors: tuple[Factor, ...]
     always: tuple[tuple[str, BaseModel], ...]
-    design: Design
+    design: StudyDesign
     seeds: tuple[int, ...]
     tune: TuneSpec | None = None
     source: str = ""

@@ -41,6 +41,16 @@ class Design:
     def __init__(self, params: BaseModel | None = None):
         self.params = self.Params() if params is None else params
 
+    # a design is a value, as the options model it replaced was: two validations of a file compare equal
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.params == self.params
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.params))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
     @classmethod
     def problems(cls, factors: tuple[Factor, ...], params: BaseModel) -> Problems:
         """Rules the options must keep given the study's factors, as (field path, rule, given value)."""
