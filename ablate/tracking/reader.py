@@ -1,0 +1,68 @@
+"""Reading a whole study back, as records: the report's one source (and where the report is attached)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from ablate.errors import AblateError
+from ablate.records import (
+    CELL,
+    FINAL_METRICS,
+    PARENT,
+    REPORT_ARTIFACT_DIR,
+    TUNE_HISTORY_ARTIFACT,
+    WEIGHTS_ARTIFACT,
+    ParentRecord,
+    StudyRecords,
+    Tag,
+)
+from ablate.tracking.client import artifact_json, cell_of, search_all
+
+
+def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
+    """Parent, cells, per-epoch histories and weight histograms of one study, as records.
+
+    Histories are fetched only for curve metrics (final metrics are single points already on the run) and
+    in a few threads, since a study of 32 cells with per-layer norms means hundreds of small queries.
+    Raises AblateError naming the store when the study is absent.
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        known = [e.name for e in client.search_experiments()]
+        raise AblateError(f"no study named {study_name!r} in the MLflow store {tracking_uri} "
+                          f"(experiments there: {', '.join(sorted(known)) or 'none'})")
+    exp_ids = [experiment.experiment_id]
+    parents = search_all(client, exp_ids, f"tags.`{Tag.ROLE}` = '{PARENT}'")
+    if not parents:
+        raise AblateError(f"experiment {study_name!r} in {tracking_uri} has no ablate parent run "
+                          f"(tag {Tag.ROLE}={PARENT}); was it created by `ablate run`?")
+    parent_run = max(parents, key=lambda r: r.info.start_time or 0)
+    parent = ParentRecord.from_mlflow(parent_run.info.run_id, parent_run.data.tags, parent_run.data.params)
+    children = [r for r in search_all(client, exp_ids, f"tags.`{Tag.PARENT_RUN_ID}` = '{parent.run_id}'")
+                if r.data.tags.get(Tag.ROLE) == CELL]
+
+    def history_of(run):
+        keys = [k for k in run.data.metrics if k not in FINAL_METRICS]
+        return run.info.run_id, {
+            k: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, k)] for k in keys}
+
+    def weights_of(run):
+        return run.info.run_id, artifact_json(client, run.info.run_id, WEIGHTS_ARTIFACT)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        histories = dict(pool.map(history_of, children))
+        weights = {k: v for k, v in pool.map(weights_of, children) if v is not None}
+    tune = artifact_json(client, parent.run_id, TUNE_HISTORY_ARTIFACT) if parent.tuned is not None else None
+    return StudyRecords(parent=parent, cells=[cell_of(r) for r in children], histories=histories,
+                        weights=weights, tune_summary=tune, tracking_uri=tracking_uri)
+
+
+def log_report(tracking_uri: str, parent_run_id: str, files: list[Path]) -> None:
+    """Attach the report to the study's parent run, so the MLflow UI links straight to it."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for path in files:
+        client.log_artifact(parent_run_id, str(path), artifact_path=REPORT_ARTIFACT_DIR)
