@@ -15,7 +15,7 @@ from ablate import search
 from ablate.errors import StudyError
 from ablate.records import Tag
 from ablate.report.results import load_results
-from ablate.report.tune_section import tune_section
+from ablate.report.sections.tune import tune_section
 from ablate.runner import run_study
 from ablate.tracking import Tracker
 from ablate.tuning import apply_tuned, tune_arm, tune_cell

@@ -1,4 +1,5 @@
-"""The study report: MLflow -> tidy tables (results) -> numbers (stats) -> figures (plots) -> HTML (html).
+"""The study report: records -> tidy tables (results) -> numbers (stats/) -> figures (figures/) -> page
+(sections/, one file per part; page.py holds the shared page types) -> HTML (html).
 
 Lazy exports, so `import ablate.report` stays cheap until a report is actually built.
 """

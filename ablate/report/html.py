@@ -16,10 +16,11 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ablate.report import stats
+from ablate.report.page import Section, SectionBuilder
 from ablate.report.results import Results, load_results
-from ablate.report.sections import DEFAULT_SECTIONS, Section, SectionBuilder
-from ablate.report.verdicts import effect_table
+from ablate.report.sections import DEFAULT_SECTIONS
+from ablate.report.stats.effects import effect_table
+from ablate.report.stats.leaderboard import leaderboard
 from ablate.uri import redact_uri
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -87,7 +88,7 @@ def render_report(
     page = template.render(study=results.study, sections=built, csp=_content_security_policy(page))
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
-    stats.leaderboard(results).to_csv(out / "summary.csv", index=False)
+    leaderboard(results).to_csv(out / "summary.csv", index=False)
     effect_table(results).assign(metric=results.study.metric).to_csv(out / "effects.csv", index=False)
     return index
 

@@ -63,6 +63,12 @@ class StudyInfo:
         """The arm every other arm is compared with: `baseline` when the design has it."""
         return "baseline" if "baseline" in self.arms else None
 
+    def supports(self, analysis: str) -> bool:
+        """Whether the design's record lists `analysis` ("factorial", "contribution", ...): each design says
+        what its cells can support, so the report never branches on design names."""
+        analyses = self.design_record.get("analyses")
+        return isinstance(analyses, list | tuple) and analysis in analyses
+
 
 @dataclass
 class Results:

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from synthetic import design_record
 
 from ablate.report.results import Results, StudyInfo
 
@@ -27,6 +28,7 @@ def results_from_cells(
         arms=arms,
         factors=tuple(factors),
         design=design,
+        design_record=design_record(design, factors),
         seeds=tuple(sorted(set(cells["seed"]))),
         direction=direction,
     )

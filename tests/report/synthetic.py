@@ -19,6 +19,20 @@ from mlflow.tracking import MlflowClient
 from ablate.records import CellRecord, ParentRecord
 
 
+def design_record(design: str, factors) -> dict:
+    """What tracking records for a design of two-level factors: the analyses the design says its cells
+    support and, for a contribution design, the pair of factor sets behind each factor's contribution."""
+    from ablate.designs import DESIGNS
+    from ablate.study import Factor
+
+    entry = DESIGNS.get(design)()
+    record = {"estimable": list(factors), "analyses": list(entry.analyses)}
+    if "contribution" in entry.analyses:
+        two_level = tuple(Factor(f, (None, None)) for f in factors)
+        record["contributions"] = {k: [list(a), list(b)] for k, (a, b) in entry.contributions(two_level).items()}
+    return record
+
+
 @dataclass
 class SyntheticStudy:
     name: str = "synthetic"
@@ -33,19 +47,6 @@ class SyntheticStudy:
     killed_then_finished: tuple[str, int] | None = None
     description: str = "A synthetic study for tests"
     arms: list[str] | None = None  # default: every combination of factors (full factorial)
-
-    def design_record(self) -> dict:
-        """What tracking records for a design (ablate's designs say which analyses they support)."""
-        from ablate.designs import DESIGNS
-
-        entry = DESIGNS.get(self.design)()
-        record = {"estimable": list(self.factors), "analyses": list(entry.analyses)}
-        if "contribution" in entry.analyses:
-            from ablate.study import Factor
-
-            factors = tuple(Factor(f, (None, None)) for f in self.factors)
-            record["contributions"] = {k: [list(a), list(b)] for k, (a, b) in entry.contributions(factors).items()}
-        return record
 
     def arm_list(self) -> list[tuple[str, dict[str, bool]]]:
         if self.arms is not None:
@@ -71,7 +72,7 @@ def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str,
         metric="test_acc", direction="maximize", arms=tuple(a for a, _ in arms), factors=tuple(spec.factors),
         seeds=tuple(spec.seeds), model="cnn", dataset="digits", precision="fp32", git_commit="0123456789abcdef",
         versions={"torch": "2.14.1", "mlflow": "3.17.2"}, machine="test-host (2 cores, cpu)",
-        created="2026-01-01T00:00:00", design_record=spec.design_record(),
+        created="2026-01-01T00:00:00", design_record=design_record(spec.design, spec.factors),
     )
     parent = client.create_run(exp_id, run_name=spec.name, tags=record.to_mlflow())
     pid = parent.info.run_id

@@ -10,10 +10,12 @@ import copy
 import numpy as np
 import pytest
 
-from ablate.report.design_section import design_section, estimable_effects
 from ablate.report.html import render_report
-from ablate.report.levels import level_summary, levels_section
 from ablate.report.results import load_results
+from ablate.report.sections.design import design_section
+from ablate.report.sections.levels import levels_section
+from ablate.report.stats.aliasing import estimable_effects
+from ablate.report.stats.levels import level_summary
 from ablate.tracking import Tracker
 from ablate.validate import validate_study
 

@@ -11,9 +11,10 @@ import pytest
 from conftest import XSS_NAME
 from mlflow.tracking import MlflowClient
 
-from ablate.report import plots, plots_stats
 from ablate.report.html import Section, build_report, redact_uri, render_report
 from ablate.report.results import load_results
+from ablate.report.sections.effects import COMPARISON_FIGURES
+from ablate.report.sections.training import DIAGNOSTIC_FIGURES, TRAINING_FIGURES
 
 
 class _Collect(HTMLParser):
@@ -69,11 +70,7 @@ def test_one_inline_image_per_figure_and_nothing_remote(built):
     _, text, _, _ = built
     page = _parse(text)
     images = [a["src"] for t, a in page.tags if t == "img"]
-    n_figures = (
-        len(plots.TRAINING_FIGURES)
-        + len(plots_stats.COMPARISON_FIGURES)
-        + len(plots_stats.DIAGNOSTIC_FIGURES)
-    )
+    n_figures = len(TRAINING_FIGURES) + len(COMPARISON_FIGURES) + len(DIAGNOSTIC_FIGURES)
     assert len(images) == n_figures
     assert all(src.startswith("data:image/png;base64,") for src in images)
     links = [v for _, a in page.tags for k, v in a.items() if k in {"src", "href"} and v]
@@ -157,7 +154,7 @@ def test_redact_uri_hides_passwords():
 
 
 def test_effects_shown_in_points_for_accuracy_and_own_units_otherwise():
-    from ablate.report.verdicts import effects_for_display
+    from ablate.report.stats.effects import effects_for_display
 
     effects = pd.DataFrame({"term": ["l2"], "estimate": [0.0123], "ci_low": [0.0031], "ci_high": [0.0215]})
     shown, unit, digits = effects_for_display(effects, "test_acc")

@@ -10,42 +10,42 @@ import pytest
 from simulate import results_from_cells, simulate
 from statsmodels.stats.multitest import multipletests
 
-from ablate.report import factorial, stats
 from ablate.report.results import Results, StudyInfo
+from ablate.report.stats import factorial, intervals, leaderboard, paired, pvalues
 
 
 def test_holm_hand_computed_and_matches_statsmodels():
     p = [0.01, 0.04, 0.03, np.nan]
-    adjusted = stats.holm(p)
+    adjusted = pvalues.holm(p)
     assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06])
     assert np.isnan(adjusted[3])
     assert adjusted[:3] == pytest.approx(multipletests(p[:3], method="holm")[1])
 
 
 def test_t_ci_hand_computed():
-    low, high = stats.t_ci([1.0, 2.0, 3.0])
+    low, high = intervals.t_ci([1.0, 2.0, 3.0])
     half = 4.302652729911275 / np.sqrt(3)  # t(0.975, df=2) * sd 1 / sqrt(3)
     assert (low, high) == pytest.approx((2 - half, 2 + half))
-    assert np.isnan(stats.t_ci([1.0])[0])
+    assert np.isnan(intervals.t_ci([1.0])[0])
 
 
 def test_sign_flip_pvalue_is_exact():
-    assert stats.sign_flip_pvalue([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)
+    assert pvalues.sign_flip_pvalue([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)
     d = np.array([1.0, -1.0, 2.0, 2.0])
     flips = [abs(np.mean(d * np.array(s))) for s in itertools.product([1, -1], repeat=4)]
     expected = np.mean([f >= abs(d.mean()) - 1e-12 for f in flips])
-    assert stats.sign_flip_pvalue(d) == pytest.approx(expected)
-    assert stats.sign_flip_pvalue([0.0, 0.0]) == 1.0
+    assert pvalues.sign_flip_pvalue(d) == pytest.approx(expected)
+    assert pvalues.sign_flip_pvalue([0.0, 0.0]) == 1.0
 
 
 def test_bootstrap_ci_is_bca_and_sane():
     x = np.random.default_rng(1).normal(10, 2, 40)
-    low, high, method = stats.bootstrap_ci(x)
-    t_low, t_high = stats.t_ci(x)
+    low, high, method = intervals.bootstrap_ci(x)
+    t_low, t_high = intervals.t_ci(x)
     assert method == "bootstrap BCa" and low < x.mean() < high
     assert low == pytest.approx(t_low, abs=0.3) and high == pytest.approx(t_high, abs=0.3)
-    assert stats.bootstrap_ci([5.0, 5.0, 5.0])[:2] == (5.0, 5.0)
-    assert np.isnan(stats.bootstrap_ci([1.0])[0])
+    assert intervals.bootstrap_ci([5.0, 5.0, 5.0])[:2] == (5.0, 5.0)
+    assert np.isnan(intervals.bootstrap_ci([1.0])[0])
 
 
 def _two_arm_results() -> Results:
@@ -61,11 +61,11 @@ def _two_arm_results() -> Results:
 
 
 def test_paired_difference_vs_baseline_hand_computed():
-    row = stats.compare_to_baseline(_two_arm_results()).iloc[0]
+    row = paired.compare_to_baseline(_two_arm_results()).iloc[0]
     d = np.array([0.03, 0.01, 0.05])
     assert row["term"] == "l2" and row["n"] == 3
     assert row["estimate"] == pytest.approx(d.mean())
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx(stats.t_ci(d))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(intervals.t_ci(d))
     assert row["p_value"] == pytest.approx(0.25) and row["p_holm"] == pytest.approx(0.25)
     assert bool(row["low_power"]) and not bool(row["significant"])
 
@@ -73,7 +73,7 @@ def test_paired_difference_vs_baseline_hand_computed():
 def test_arm_summary_uses_finished_cells_only():
     res = _two_arm_results()
     res.cells.loc[res.cells.index[-1], "status"] = "FAILED"
-    summary = stats.arm_summary(res).set_index("arm")
+    summary = paired.arm_summary(res).set_index("arm")
     assert summary.loc["l2", "n"] == 2 and summary.loc["l2", "mean"] == pytest.approx(0.77)
 
 
@@ -109,7 +109,7 @@ def test_factorial_skipped_for_other_designs():
 @pytest.mark.parametrize("design", ["loco", "add_one"])
 def test_contributions_known_answer(design):
     res = simulate({"l2": 0.02, "dropout": -0.01, "augment": 0.0}, seeds=4, noise=0.0, design=design)
-    got = stats.contributions(res).set_index("term")["estimate"]
+    got = paired.contributions(res).set_index("term")["estimate"]
     assert got.to_dict() == pytest.approx({"l2": 0.02, "dropout": -0.01, "augment": 0.0}, abs=1e-9)
 
 
@@ -132,7 +132,7 @@ def test_paired_ci_coverage_for_a_null_arm_in_simulated_studies():
     covered = 0
     for _ in range(100):
         res = simulate({"l2": 0.0}, seeds=3, rng=rng, design="add_one")
-        row = stats.compare_to_baseline(res).iloc[0]
+        row = paired.compare_to_baseline(res).iloc[0]
         covered += row["ci_low"] <= 0 <= row["ci_high"]
     assert covered >= 90
 
@@ -175,7 +175,7 @@ def _results(direction="maximize") -> Results:
 
 
 def test_leaderboard_hand_computed():
-    board = stats.leaderboard(_results()).set_index("arm")
+    board = leaderboard.leaderboard(_results()).set_index("arm")
     assert list(board.index) == ["dropout", "baseline", "l2"]  # best first
     assert board.loc["baseline", "test_acc_mean"] == pytest.approx(0.81)
     assert board.loc["baseline", "test_acc_std"] == pytest.approx(np.std([0.80, 0.82], ddof=1))
@@ -189,6 +189,6 @@ def test_leaderboard_hand_computed():
 
 
 def test_leaderboard_minimize_sorts_ascending():
-    board = stats.leaderboard(_results("minimize"))
+    board = leaderboard.leaderboard(_results("minimize"))
     assert list(board["arm"]) == ["l2", "baseline", "dropout"]
     assert list(board["rank"]) == [1, 2, 3]

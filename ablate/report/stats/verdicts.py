@@ -1,8 +1,8 @@
 """One sentence per factor, in plain words: does it help, by how much, how sure.
 
-The sentence is built from the strongest analysis the design allows: the OLS main effect for factorial
-designs, the leave-one-out or add-one contribution for loco/add_one, and otherwise the single-factor arm
-against the baseline. Accuracy-like metrics (names ending in `acc`) are stated in percentage points.
+The sentence is built from the strongest analysis the design allows: the OLS main effect when the design
+is factorial, the factor's contribution when the design records one, and otherwise the single-factor arm
+against the baseline. Accuracy-like metrics are stated in percentage points (effects.metric_scale).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ablate.report import factorial, stats
 from ablate.report.results import Results
+from ablate.report.stats.effects import effect_table, metric_scale
+from ablate.report.stats.paired import arm_factor_sets
 
 
 @dataclass(frozen=True)
@@ -30,35 +31,6 @@ class Verdict:
     basis: str = ""
 
 
-def metric_scale(metric: str) -> tuple[float, str]:
-    """Accuracy differences read best as points (x100); anything else stays in its own units."""
-    return (100.0, "points") if metric.endswith("acc") else (1.0, "")
-
-
-def effects_for_display(effects: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, str, int]:
-    """An effects table's estimate and CI as the report states them (accuracy in points), the unit, and the
-    decimals to show: 2 for points, 4 for a metric in its own units (a loss effect of 0.003 must not read 0.00)."""
-    scale, unit = metric_scale(metric)
-    shown = effects.copy()
-    for col in ("estimate", "ci_low", "ci_high"):
-        shown[col] = shown[col] * scale
-    return shown, unit, 2 if unit else 4
-
-
-def effect_table(results: Results) -> pd.DataFrame:
-    """Every comparison the report makes, in one tidy table (effects.csv): vs baseline, factorial terms,
-    loco/add_one contributions."""
-    parts = [
-        stats.compare_to_baseline(results),
-        factorial.factorial_effects(results),
-        stats.contributions(results),
-    ]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=factorial.COLUMNS)
-    return pd.concat(parts, ignore_index=True)
-
-
 def _basis(results: Results, effects: pd.DataFrame, factor: str) -> tuple[pd.Series | None, str]:
     """The row that speaks for `factor`, and a few words on what it compares."""
     for analysis, words in [
@@ -69,7 +41,7 @@ def _basis(results: Results, effects: pd.DataFrame, factor: str) -> tuple[pd.Ser
         if len(rows):
             row = rows.iloc[0]
             return row, words or f"contribution: {row['reference']}"
-    alone = [arm for arm, s in stats.arm_factor_sets(results).items() if s == frozenset({factor})]
+    alone = [arm for arm, s in arm_factor_sets(results).items() if s == frozenset({factor})]
     rows = effects[(effects["analysis"] == "vs_baseline") & effects["term"].isin(alone)]
     if len(rows):
         return rows.iloc[0], f"arm {rows.iloc[0]['term']} vs baseline"

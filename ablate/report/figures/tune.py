@@ -1,8 +1,5 @@
-"""The tune section: how the search went, which settings mattered, and the values the ablation froze.
-
-Read from MLflow alone: the parent record's frozen values and importances, and the tune history artifact
-that the tune phase logged when it finished (scheduler's tune summary), all read by tracking.read_study.
-A study without a tune phase gets no section.
+"""The tune phase's figures: optimization history, per-epoch curves of every trial, the objective against
+each tuned setting, and parameter importances. Each takes the tune history the tune phase logged.
 """
 
 from __future__ import annotations
@@ -12,26 +9,10 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ablate.report.results import Results
-
 STATE_STYLE = {"COMPLETE": ("o", "#0969da"), "PRUNED": ("x", "#8c959f"), "FAIL": ("s", "#cf222e")}
 
 
-def load_tune(results: Results) -> dict | None:
-    """Frozen values, importances and the trial history; None when the study had no tune phase."""
-    study = results.study
-    if study.tuned is None:
-        return None
-    summary = results.tune_summary or {}
-    return {
-        "frozen": study.tuned,
-        "importances": summary.get("importances", study.tune_importances),
-        "method": summary.get("importance_method", study.tune_importance_method),
-        "summary": summary,
-    }
-
-
-def _objective_points(trials: list[dict]) -> list[tuple[int, float, str]]:
+def objective_points(trials: list[dict]) -> list[tuple[int, float, str]]:
     """(trial number, value, state): a pruned trial sits at its last reported value."""
     out = []
     for t in trials:
@@ -59,7 +40,7 @@ def history_figure(summary: dict) -> Figure:
     """Optimization history: every trial's value, pruned ones at their last report, and the running best."""
     fig = Figure(figsize=(7.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
-    points = _objective_points(summary.get("trials", []))
+    points = objective_points(summary.get("trials", []))
     for state, (marker, color) in STATE_STYLE.items():
         xs = [n for n, _, s in points if s == state]
         ys = [v for _, v, s in points if s == state]
@@ -118,7 +99,7 @@ def slice_figure(summary: dict) -> Figure:
     names = list(space) or sorted({k for t in summary.get("trials", []) for k in t.get("params", {})})
     fig = Figure(figsize=(3.6 * max(1, len(names)), 3.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(1, len(names)), squeeze=False)[0])
-    points = {t["number"]: (v, s) for t in summary.get("trials", []) for n, v, s in _objective_points([t])}
+    points = {t["number"]: (v, s) for t in summary.get("trials", []) for n, v, s in objective_points([t])}
     for ax, name in zip(axes, names):
         for state, (marker, color) in STATE_STYLE.items():
             xs = [
@@ -139,103 +120,3 @@ def slice_figure(summary: dict) -> Figure:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(summary.get("metric", "metric"))
     return fig
-
-
-def figure_block(fid: str, title: str, fn, *args):
-    """Render one figure into the report's FigureBlock; the function's first docstring line is the caption."""
-    from ablate.report.sections import FigureBlock, figure_png
-
-    return FigureBlock(fid, title, figure_png(fn(*args)), (fn.__doc__ or "").strip().split("\n")[0])
-
-
-def _figures(tune: dict) -> list:
-    _block = figure_block
-    summary = tune["summary"]
-    blocks = []
-    if summary.get("trials"):
-        blocks += [
-            _block("tune-history", "Optimization history", history_figure, summary),
-            _block("tune-curves", "Validation metric per epoch, every trial", curves_figure, summary),
-            _block("tune-slices", "Objective against each tuned setting", slice_figure, summary),
-        ]
-    if tune["importances"]:
-        blocks.append(
-            _block(
-                "tune-importance",
-                "Parameter importances",
-                importance_figure,
-                tune["importances"],
-                tune["method"],
-            )
-        )
-    return blocks
-
-
-def tune_section(results: Results):
-    """How the tune phase searched, what it froze, and that every ablation cell used the frozen values."""
-    from ablate.report.sections import Section
-
-    tune = load_tune(results)
-    if tune is None:
-        return None
-    summary, setup = tune["summary"], tune["summary"].get("setup", {})
-    trials = summary.get("trials", [])
-    states = {s: sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    facts = [
-        (
-            "Tuned on",
-            f"arm {setup.get('arm', '?')}, seed {setup.get('seed', '?')}"
-            + (" (a seed no ablation cell uses)" if setup.get("seed") not in results.study.seeds else ""),
-        ),
-        (
-            "Objective",
-            f"{summary.get('metric', '?')} ({summary.get('direction', '?')}), its best epoch; the "
-            f"ablation is judged on {results.study.metric}",
-        ),
-        (
-            "Trials",
-            f"{len(trials)}: {states['COMPLETE']} complete, {states['PRUNED']} pruned, "
-            f"{states['FAIL']} failed"
-            if trials
-            else "(history not available)",
-        ),
-        (
-            "Search",
-            f"{setup.get('sampler', '?')} sampler, {setup.get('pruner', '?')} pruner, "
-            f"{setup.get('epochs', '?')} epochs per trial"
-            if setup
-            else "",
-        ),
-        (
-            "Best trial",
-            f"#{summary['best_number']}: {summary['best_value']:.4f}" if "best_value" in summary else "",
-        ),
-        ("Optuna study", summary.get("optuna_study", "")),
-    ]
-    space = setup.get("space", {})
-    frozen = [
-        {
-            "setting": k,
-            "value": f"{v:.4g}" if isinstance(v, float) else str(v),
-            "range": _range_text(space.get(k)),
-            "importance": tune["importances"].get(k),
-        }
-        for k, v in tune["frozen"].items()
-    ]
-    return Section(
-        "tune",
-        "Tune phase (frozen before the ablation)",
-        "_tune.html",
-        {
-            "facts": [(k, v) for k, v in facts if v],
-            "frozen": frozen,
-            "method": tune["method"],
-            "figures": _figures(tune),
-        },
-    )
-
-
-def _range_text(rng: dict | None) -> str:
-    if not rng:
-        return ""
-    return f"[{rng['low']:g}, {rng['high']:g}]" + (" log" if rng.get("log") else "")

@@ -1,0 +1,184 @@
+"""Weights and norms: where the weights end up (histograms), how their norms move per epoch, and which
+layers a regularizer shrinks. One function per figure, with the shared arm colors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ablate.report.figures.style import (
+    BAND_NOTE,
+    BASELINE_COLOR,
+    arm_palette,
+    empty,
+    grid,
+    ink,
+    legend_outside,
+    style,
+    text_on,
+)
+from ablate.report.figures.training import arms_with, draw_band, mean_band
+from ablate.report.results import Results
+
+
+def norm_evolution(results: Results) -> Figure:
+    """L1 and L2 norms of the penalized weights per epoch: penalties should visibly bend these curves."""
+    with style():
+        arms = arms_with(results, "l2_norm")
+        if not arms:
+            return empty("Weight norm evolution", "no weight norms were logged")
+        palette = arm_palette(results.arm_order)
+        fig = Figure(figsize=(11, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2)
+        for ax, metric, label in zip(
+            axes, ["l1_norm", "l2_norm"], ["L1 norm (sum |w|)", "L2 norm (sqrt sum w²)"], strict=True
+        ):
+            band = mean_band(results.history, metric)
+            for arm in arms:
+                draw_band(ax, band, arm, palette[arm], label=arm, linewidth=1.6)
+            ax.set_title(label)
+            ax.set_xlabel("epoch")
+        legend_outside(fig, axes[-1])
+        fig.suptitle(f"Weight norm evolution — {BAND_NOTE}")
+        return fig
+
+
+def pooled_histogram(histograms: list[dict], max_bins: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Pool weight histograms of several seeds into one density on a common grid.
+
+    Each run bins its own weight range, so edges differ. Every source bin's count is spread uniformly over
+    the grid bins it overlaps (linear interpolation of its cumulative count), so re-binning neither combs
+    nor shifts mass; the grid is as fine as the finest source. The result is a density, so arms with
+    different seed counts compare.
+    """
+    usable = [
+        h
+        for h in histograms
+        if h and len(h.get("edges", [])) == len(h.get("counts", [])) + 1 and len(h["counts"])
+    ]
+    if not usable:
+        return np.array([]), np.array([])
+    sources = [(np.asarray(h["edges"], float), np.asarray(h["counts"], float)) for h in usable]
+    low = min(e[0] for e, _ in sources)
+    high = max(e[-1] for e, _ in sources)
+    finest = min(float(np.min(np.diff(e))) for e, _ in sources)
+    bins = int(np.clip(round((high - low) / finest) if finest > 0 else 1, 1, max_bins))
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    total = np.zeros(bins)
+    for e, c in sources:
+        cumulative = np.interp(edges, e, np.concatenate([[0.0], np.cumsum(c)]))
+        total += np.diff(cumulative)
+    area = total.sum() * (edges[1] - edges[0])
+    return edges, total / area if area > 0 else total
+
+
+def _central_range(hists: list[tuple[np.ndarray, np.ndarray]], mass: float = 0.998) -> tuple[float, float]:
+    """x-limits holding the central `mass` of every arm's weights: a few outliers must not squash the bulk."""
+    lows, highs = [], []
+    for edges, density in hists:
+        if density.size == 0 or density.sum() <= 0:
+            continue
+        cdf = np.cumsum(density) / density.sum()
+        lows.append(edges[np.searchsorted(cdf, (1 - mass) / 2)])
+        highs.append(edges[min(np.searchsorted(cdf, 1 - (1 - mass) / 2) + 1, len(edges) - 1)])
+    if not lows:
+        return -1.0, 1.0
+    span = max(abs(min(lows)), abs(max(highs)))  # symmetric: zero stays centred, shrinkage reads at a glance
+    return -span, span
+
+
+def weight_distribution(results: Results) -> Figure:
+    """Final weight histogram per arm, baseline outlined in every panel: shrinkage and sparsity at a glance."""
+    with style():
+        by_arm: dict[str, list[dict]] = {}
+        finished = results.finished
+        for run_id, arm in zip(finished["run_id"], finished["arm"], strict=True):
+            if run_id in results.weights:
+                by_arm.setdefault(arm, []).append(results.weights[run_id])
+        arms = [a for a in results.arm_order if a in by_arm]
+        if not arms:
+            return empty("Weight distribution", "no weights.json histograms were logged")
+        palette = arm_palette(results.arm_order)
+        fig, axes = grid(len(arms))
+        reference = pooled_histogram(by_arm["baseline"]) if "baseline" in by_arm else None
+        for ax, arm in zip(axes, arms, strict=True):
+            edges, density = pooled_histogram(by_arm[arm])
+            ax.stairs(density, edges, fill=True, color=palette[arm], alpha=0.55)
+            if reference is not None and arm != "baseline":
+                ax.stairs(reference[1], reference[0], color=BASELINE_COLOR, linewidth=1.0, linestyle="--")
+            ax.set_title(arm, color=ink(palette[arm]), fontsize=9)
+        axes[0].set_xlim(*_central_range([pooled_histogram(v) for v in by_arm.values()]))
+        fig.supxlabel("weight value (all penalized weights, end of training)")
+        fig.supylabel("density")
+        title = "Weight distribution, pooled over seeds"
+        fig.suptitle(title + (" — dashed: baseline" if reference is not None else ""))
+        return fig
+
+
+def _natural(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in name.replace("[", ".").replace("]", "").split(".")]
+
+
+def aligned_layer_names(names: list[str]) -> dict[str, str]:
+    """Per-run layer names that line up across arms: `features.3.weight` -> `features[2].weight`.
+
+    Sequential indices shift when an arm inserts BatchNorm or dropout layers, so the same conv layer is
+    `features.0` in one arm and `features.1` in another; ranking the index within its container (per run)
+    names it by position instead.
+    """
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    out = {}
+    for name in names:
+        parts = name.removeprefix("norm/").split(".")
+        index = next((i for i, p in enumerate(parts) if p.isdigit()), None)
+        if index is None:
+            out[name] = ".".join(parts)
+            continue
+        key = (".".join(parts[:index]), ".".join(parts[index + 1 :]))
+        groups.setdefault(key, []).append((int(parts[index]), name))
+    for (prefix, suffix), members in groups.items():
+        for rank, (_, name) in enumerate(sorted(members), start=1):
+            out[name] = f"{prefix}[{rank}]" + (f".{suffix}" if suffix else "")
+    return out
+
+
+def layer_norm_heatmap(results: Results) -> Figure:
+    """Final per-layer L2 norm per arm, relative to the baseline: which layers a regularizer shrinks."""
+    h = results.history
+    rows = h[h["metric"].str.startswith("norm/") & h["run_id"].isin(results.finished["run_id"])]
+    if rows.empty:
+        return empty("Per-layer weight norms", "no per-layer norms (norm/<layer>) were logged")
+    last = rows.sort_values("epoch").groupby(["run_id", "metric"]).tail(1).copy()
+    last["metric"] = last.groupby("run_id")["metric"].transform(lambda m: m.map(aligned_layer_names(list(m))))
+    table = last.groupby(["arm", "metric"])["value"].mean().unstack("metric")
+    table = table.loc[[a for a in results.arm_order if a in table.index]]
+    table = table[sorted(table.columns, key=_natural)]
+    relative = "baseline" in table.index
+    shown = table / table.loc["baseline"] if relative else table
+    with style():
+        fig = Figure(
+            figsize=(max(0.9 * len(shown.columns) + 4, 7.5), 0.36 * len(shown) + 2.4), layout="constrained"
+        )
+        ax = fig.subplots()
+        values = shown.to_numpy(dtype=float)
+        if relative:
+            spread = max(float(np.nanmax(np.abs(np.log2(values)))), 0.05)
+            image = ax.imshow(np.log2(values), cmap="PuOr_r", vmin=-spread, vmax=spread, aspect="auto")
+        else:
+            image = ax.imshow(values, cmap="viridis", aspect="auto")
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                shade = abs(np.log2(values[i, j])) / spread if relative else 0.0
+                ax.text(
+                    j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=text_on(shade)
+                )
+        ax.set_xticks(range(len(shown.columns)), list(shown.columns), rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(len(shown)), list(shown.index), fontsize=8)
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="log2(norm / baseline norm)" if relative else "L2 norm")
+        fig.suptitle(
+            "Final per-layer L2 norm" + (" relative to the baseline (1.00 = same)" if relative else ""),
+            fontsize=10,
+        )
+        return fig

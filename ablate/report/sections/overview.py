@@ -1,0 +1,25 @@
+"""The study at a glance."""
+
+from __future__ import annotations
+
+from ablate.report.page import Section
+from ablate.report.results import Results
+
+
+def overview_section(results: Results) -> Section:
+    """What was compared, on what, with how many seeds: the frame for every number below."""
+    s = results.study
+    facts = [
+        ("Description", s.description),
+        ("Model", s.model),
+        ("Dataset", s.dataset),
+        ("Design", s.design),
+        ("Factors", ", ".join(s.factors)),
+        ("Arms", str(len(results.arm_order))),
+        ("Seeds", ", ".join(map(str, s.seeds))),
+        ("Metric", f"{s.metric} ({s.direction})"),
+        ("Cells", f"{len(results.finished)} finished, {len(results.failed)} not finished"),
+    ]
+    return Section(
+        "overview", "Study", "_facts.html", {"facts": [(k, v) for k, v in facts if v], "versions": []}
+    )
