@@ -52,7 +52,7 @@ def _facts(results: Results, structure: dict, terms: list[str]) -> list[tuple[st
 
 
 def design_section(results: Results) -> Section | None:
-    """A fractional design's aliasing in words and tables, and the effects it can estimate."""
+    """A fraction's aliasing in words and tables, and the effects it can estimate."""
     structure = aliasing(results)
     if not structure:
         return None
