@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -111,6 +112,23 @@ def test_contributions_known_answer(design):
     res = simulate({"l2": 0.02, "dropout": -0.01, "augment": 0.0}, seeds=4, noise=0.0, design=design)
     got = paired.contributions(res).set_index("term")["estimate"]
     assert got.to_dict() == pytest.approx({"l2": 0.02, "dropout": -0.01, "augment": 0.0}, abs=1e-9)
+
+
+def test_analyses_follow_the_design_record_not_the_design_name():
+    """A design is known by what its record says its cells support, so a new design needs no report edit."""
+    res = simulate({"l2": 0.02, "dropout": -0.01}, seeds=3, noise=0.0, design="loco")
+    record = res.study.design_record
+    renamed = dataclasses.replace(res, study=dataclasses.replace(res.study, design="my_own_design"))
+    assert paired.contributions(renamed).set_index("term")["estimate"].to_dict() == pytest.approx(
+        {"l2": 0.02, "dropout": -0.01}, abs=1e-9)
+    silent = dataclasses.replace(res, study=dataclasses.replace(res.study, design_record={}))
+    assert paired.contributions(silent).empty and factorial.factorial_effects(silent).empty
+    factorial_record = {**record, "analyses": ["vs_baseline", "factorial"]}
+    full = simulate({"l2": 0.02, "dropout": -0.01}, seeds=3, noise=0.0)
+    renamed = dataclasses.replace(full, study=dataclasses.replace(full.study, design="my_own_design",
+                                                                   design_record=factorial_record))
+    assert set(factorial.factorial_effects(renamed)["term"]) == {"l2", "dropout", "l2:dropout"}
+    assert paired.contributions(renamed).empty
 
 
 def test_planted_effect_recovered_and_null_covered_in_simulated_studies():

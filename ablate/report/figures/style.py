@@ -89,8 +89,6 @@ def legend_outside(fig: Figure, ax) -> None:
         )
 
 
-
-
 def text_on(shade: float) -> str:
     """Annotation color that stays readable on a heatmap cell of this intensity (0 pale .. 1 saturated)."""
     return "white" if np.isfinite(shade) and shade > 0.6 else "black"

@@ -45,7 +45,7 @@ def arms_with(results: Results, metric: str) -> list[str]:
     return [a for a in results.arm_order if a in present]
 
 
-def _train_valgrid(results: Results, what: str, title: str) -> Figure:
+def _train_val_grid(results: Results, what: str, title: str) -> Figure:
     """Small multiples, one panel per arm: train (dashed) and validation (solid) `what` (loss or acc)."""
     with style():
         arms = arms_with(results, f"val_{what}")
@@ -67,12 +67,12 @@ def _train_valgrid(results: Results, what: str, title: str) -> Figure:
 
 def loss_curves(results: Results) -> Figure:
     """Train vs validation loss per arm: where the curves part is where overfitting starts."""
-    return _train_valgrid(results, "loss", "Loss")
+    return _train_val_grid(results, "loss", "Loss")
 
 
 def learning_curves(results: Results) -> Figure:
     """Train vs validation accuracy per arm: the learning curves practitioners read first."""
-    return _train_valgrid(results, "acc", "Accuracy")
+    return _train_val_grid(results, "acc", "Accuracy")
 
 
 def generalization_gap(results: Results) -> Figure:
