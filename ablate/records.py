@@ -78,6 +78,7 @@ class TrialAttr:
 
 
 PARENT, CELL = "parent", "cell"
+TUNED_PARAM = "tuned."  # + setting path: a parent param holding a tune phase's frozen value
 TAG_LIMIT = 7900  # MLflow keeps 8000 characters of a tag value
 DESIGN_ARTIFACT = "design.json"
 
@@ -146,6 +147,17 @@ class ParentRecord:
         }
         tags.update({Tag.DESIGN_RECORD + k: json_tag(v) for k, v in self.design_record.items()})
         return {k: v for k, v in tags.items() if v != ""}
+
+    @staticmethod
+    def setup_params(shared: dict[str, object], n_arms: int, n_cells: int) -> dict[str, object]:
+        """The parent run's params: the model/data/train settings every cell shares, and the study's size."""
+        params = {k: v for k, v in shared.items() if k.split(".")[0] in ("model", "data", "train")}
+        return {**params, "n_arms": n_arms, "n_cells": n_cells}
+
+    @staticmethod
+    def tuned_params(frozen: dict[str, float]) -> dict[str, float]:
+        """The tune phase's frozen values as parent params `tuned.<path>` (searchable in the MLflow UI)."""
+        return {TUNED_PARAM + k: v for k, v in frozen.items()}
 
     @staticmethod
     def ready_tags() -> dict[str, str]:
@@ -279,6 +291,7 @@ class StudyRecords:
 
 # Cell metrics logged once at the end (step = last epoch): not curves, so no history is read for them.
 FINAL_METRICS = ("test_acc", "test_loss", "best_val_acc", "best_epoch", "stopped_epoch", "ece")
+LAYER_NORM_METRIC = "norm/"  # + layer name: a cell's per-layer L2 norm, per epoch
 WEIGHTS_ARTIFACT = "weights.json"
 TUNE_HISTORY_ARTIFACT = "tune/history.json"
 TUNE_IMPORTANCES_ARTIFACT = "tune/importances.json"

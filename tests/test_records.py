@@ -154,6 +154,9 @@ def test_public_tag_names_are_the_documented_ones():
         "ablate.role": "parent", "ablate.study": "recs", "ablate.study_hash": "f00dfeed", "ablate.design": "loco"}
     assert "ablate.design.analyses" in parent and "ablate.design.contributions" in parent
     assert ParentRecord.tune_tags(FROZEN, TUNE_SUMMARY)["ablate.tuned"]
+    assert ParentRecord.tuned_params({"train.lr": 0.01}) == {"tuned.train.lr": 0.01}
+    assert ParentRecord.setup_params({"model.width": 8, "reg.l2.lambda": 1.0, "seed": 0}, 4, 12) == {
+        "model.width": 8, "n_arms": 4, "n_cells": 12}
     cell = _cell("p1", "dropout", 3, {"l2": False, "dropout": True}).to_mlflow()
     assert {k: cell[k] for k in ("ablate.role", "ablate.study", "ablate.study_hash", "ablate.arm", "ablate.seed",
                                  "ablate.phase", "ablate.factors.dropout", "ablate.factors.l2",

@@ -140,8 +140,7 @@ class Tracker:
                 self.client.delete_run(mine)
         self.client.log_dict(found, record.design_record, DESIGN_ARTIFACT)
         shared = study.cells()[0].flat_params()  # model/data/train settings are the same in every cell
-        params = {k: v for k, v in shared.items() if k.split(".")[0] in ("model", "data", "train")}
-        self._log_params(found, {**params, "n_arms": len(record.arms), "n_cells": len(record.arms) * len(study.seeds)})
+        self._log_params(found, ParentRecord.setup_params(shared, len(record.arms), len(record.arms) * len(study.seeds)))
         self.client.log_text(found, study_text or json.dumps(study.canonical(), indent=2), STUDY_ARTIFACT)
         self.client.log_dict(found, study.canonical(), RESOLVED_STUDY_ARTIFACT)
         self._set_tags(found, ParentRecord.ready_tags())
@@ -157,7 +156,7 @@ class Tracker:
 
     def record_tuned(self, parent_id: str, frozen: dict[str, float], summary: dict) -> None:
         """Params `tuned.<path>`, the tune artifacts, then the tune tags: TUNED marks the record complete."""
-        self._log_params(parent_id, {f"tuned.{k}": v for k, v in frozen.items()})
+        self._log_params(parent_id, ParentRecord.tuned_params(frozen))
         self.client.log_dict(parent_id, summary.get("importances", {}), TUNE_IMPORTANCES_ARTIFACT)
         self.client.log_dict(parent_id, summary, TUNE_HISTORY_ARTIFACT)
         self._set_tags(parent_id, ParentRecord.tune_tags(frozen, summary))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from ablate.records import LAYER_NORM_METRIC
 from ablate.report.figures.style import (
     BAND_NOTE,
     BASELINE_COLOR,
@@ -130,7 +131,7 @@ def aligned_layer_names(names: list[str]) -> dict[str, str]:
     groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
     out = {}
     for name in names:
-        parts = name.removeprefix("norm/").split(".")
+        parts = name.removeprefix(LAYER_NORM_METRIC).split(".")
         index = next((i for i, p in enumerate(parts) if p.isdigit()), None)
         if index is None:
             out[name] = ".".join(parts)
@@ -146,7 +147,7 @@ def aligned_layer_names(names: list[str]) -> dict[str, str]:
 def layer_norm_heatmap(results: Results) -> Figure:
     """Final per-layer L2 norm per arm, relative to the baseline: which layers a regularizer shrinks."""
     h = results.history
-    rows = h[h["metric"].str.startswith("norm/") & h["run_id"].isin(results.finished["run_id"])]
+    rows = h[h["metric"].str.startswith(LAYER_NORM_METRIC) & h["run_id"].isin(results.finished["run_id"])]
     if rows.empty:
         return empty("Per-layer weight norms", "no per-layer norms (norm/<layer>) were logged")
     last = rows.sort_values("epoch").groupby(["run_id", "metric"]).tail(1).copy()
