@@ -10,7 +10,7 @@ def __getattr__(name):  # lazy: importing ablate must not import torch/mlflow/op
 
         return load_study
     if name == "run_study":
-        from ablate.runner import run_study
+        from ablate.orchestrate import run_study
 
         return run_study
     if name == "build_report":

@@ -136,11 +136,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ablate.runner import run_study, worker_context
+    from ablate.pool import worker_context
 
     if args.workers < 0:
         raise AblateError(f"--workers must be 0 (coordinate only) or more (given: {args.workers})")
     worker_context(args.workers)  # the fork server imports torch & co. while this process loads and sets up
+    from ablate.orchestrate import run_study
     from ablate.validate import load_study
 
     study = load_study(args.study)
@@ -157,16 +158,21 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    from ablate.report import build_report
-    from ablate.runner import report_slug
-    from ablate.tracking import resolve_uri
-
-    name = args.study
-    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+def _study_name(given: str) -> str:
+    """A study YAML file's study name, or the name itself."""
+    if given.endswith((".yaml", ".yml")) or Path(given).is_file():
         from ablate.validate import load_study
 
-        name = load_study(name).name
+        return load_study(given).name
+    return given
+
+
+def cmd_report(args) -> int:
+    from ablate.orchestrate import report_slug
+    from ablate.report import build_report
+    from ablate.tracking import resolve_uri
+
+    name = _study_name(args.study)
     out = build_report(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name))
     print(f"report: {out}")
     return 0
@@ -193,73 +199,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    import torch
-
-    from ablate import search
-    from ablate.tracking import Tracker
+    from ablate.orchestrate import work
     from ablate.validate import load_study
 
     study = load_study(args.study)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    tracker = Tracker(args.tracking_uri)
-    storage = search.open_storage(search.resolve_storage(args.storage))
-    parent, ostudy = _join(study, tracker, storage, args)
-    if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
-        study = _frozen_study(study, tracker, storage, args.wait_seconds)
-    n = search.run_cells(study, ostudy, tracker, parent, emit=None)
+    n = work(study, storage=args.storage, tracking_uri=args.tracking_uri, threads=args.threads,
+             wait_seconds=args.wait_seconds, study_path=args.study)
     print(f"worker ran {n} cell(s) of '{study.name}'")
     return 0
-
-
-def _frozen_study(study, tracker, storage, wait_seconds: float):
-    """The study with its tune phase's frozen values, waiting a while for `ablate run` to freeze them
-    (the tune phase runs in that process; cells are enqueued only afterwards)."""
-    import time
-
-    from ablate import search
-    from ablate.tuning import apply_tuned
-
-    deadline = time.monotonic() + wait_seconds
-    parent = tracker.find_parent(study)
-    while (frozen := tracker.tuned(parent) or search.frozen_values(study, storage)) is None:
-        if time.monotonic() > deadline:
-            raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`; waited "
-                              f"{wait_seconds:.0f} s): its cells are enqueued once the tuned values are "
-                              f"frozen; start the worker then, or give it a longer --wait-seconds")
-        time.sleep(2.0)
-    return apply_tuned(study, frozen)
-
-
-def _join(study, tracker, storage, args):
-    """The running study's parent run and Optuna study, waiting a while for `ablate run` to create them;
-    a worker whose study file differs from the running study's is refused (results must not mix)."""
-    import time
-
-    from ablate import search
-    from ablate.runner import changed_message
-
-    deadline = time.monotonic() + args.wait_seconds
-    while True:
-        parent = tracker.find_parent(study)
-        ready = parent is not None and tracker.parent_record(parent).ready
-        try:
-            ostudy = search.open_study(study, storage, create=False) if ready else None
-        except KeyError:
-            ostudy = None
-        if ostudy is not None:
-            break
-        if time.monotonic() > deadline:
-            where = f"the MLflow store {tracker.uri}" if not ready else f"the Optuna storage {args.storage!r}"
-            raise AblateError(f"study '{study.name}' is not in {where} (waited {args.wait_seconds:.0f} s): "
-                              f"start it with `ablate run {args.study}` (same --storage and --tracking-uri)")
-        time.sleep(1.0)
-    old = tracker.parent_hash(parent)
-    if old and old != study.study_hash:
-        from ablate.errors import StudyChanged
-
-        raise StudyChanged(changed_message(study, old, tracker.parent_study(parent), worker=True))
-    return parent, ostudy
 
 
 def cmd_ui(args) -> int:
@@ -273,14 +220,10 @@ def cmd_ui(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from ablate import search
+    from ablate.scheduler.dashboard import serve_dashboard
+    from ablate.scheduler.storage import resolve_storage
 
-    name = args.study
-    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        from ablate.validate import load_study
-
-        name = load_study(name).name
-    search.serve_dashboard(name, search.resolve_storage(args.storage), args.host, args.port)
+    serve_dashboard(_study_name(args.study), resolve_storage(args.storage), args.host, args.port)
     return 0
 
 

@@ -3,6 +3,8 @@
 Determinism: the cell's seed fixes the init, the batch order, augmentation and dropout masks, and it is the
 same seed in every arm, so arms pair by seed. Speed: the data is already a tensor on the device; a batch is
 an index slice; nothing in the step loop copies to the host (loss sums stay on the device until epoch end).
+What a worker keeps between cells (the dataset, its device copy, compiled modules) is its cache.WorkerCache,
+passed in explicitly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.data import DATASETS, Data
+from ablate.cache import WorkerCache
+from ablate.data import Data
 from ablate.errors import CellFailed
 from ablate.metrics import expected_calibration_error, weight_histogram, weight_stats
 from ablate.models import MODELS
@@ -59,10 +62,10 @@ def resolve_device(choice: str = "auto") -> torch.device:
 class Batches:
     """Normalizes on the device, once per batch; keeps uint8 storage so the dataset stays small."""
 
-    def __init__(self, data: Data, device: torch.device, channels_last: bool):
+    def __init__(self, data: Data, device: torch.device, channels_last: bool, cache: WorkerCache):
         self.image = data.spec.kind == "image"
         self.device, self.channels_last = device, channels_last
-        self.x, self.y = _on_device(data, device)
+        self.x, self.y = cache.on_device(data, device)
         if self.image:
             self.scale = (1.0 / (255.0 * data.std)).to(device).view(1, -1, 1, 1)
             self.shift = (data.mean / data.std).to(device).view(1, -1, 1, 1)
@@ -72,22 +75,6 @@ class Batches:
             return x
         x = x.float().mul_(self.scale).sub_(self.shift)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-
-_ON_DEVICE: dict[tuple[int, str], tuple[Data, dict[str, Tensor], dict[str, Tensor]]] = {}
-
-
-def _on_device(data: Data, device: torch.device) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """The splits on the device, copied once per process and dataset rather than once per cell (datasets
-    are cached per process, so a worker's cells share one Data; on a GPU this saves a CIFAR-sized copy)."""
-    key = (id(data), str(device))  # the entry holds `data`, so the id stays its own
-    if key not in _ON_DEVICE:
-        if len(_ON_DEVICE) >= 2:
-            _ON_DEVICE.pop(next(iter(_ON_DEVICE)))
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        _ON_DEVICE[key] = (data, {k: move(getattr(data, f"x_{k}")) for k in ("train", "val", "test")},
-                           {k: move(getattr(data, f"y_{k}")) for k in ("train", "val", "test")})
-    return _ON_DEVICE[key][1], _ON_DEVICE[key][2]
 
 
 def build_model(cell: Cell, data: Data, regs: list[Regularizer]) -> nn.Module:
@@ -116,16 +103,18 @@ def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> to
 
 def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int], None] | None = None,
         device: torch.device | None = None,
-        on_metrics: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
+        on_metrics: Callable[[int, dict[str, float]], None] | None = None,
+        cache: WorkerCache | None = None) -> FitResult:
     """Train one cell; raise CellFailed('diverged at epoch k') on a non-finite loss.
 
     `on_metrics(epoch, metrics)` sees each epoch's metrics after they are logged; a tune trial reports the
-    validation metric there and may raise to stop the cell (pruning).
+    validation metric there and may raise to stop the cell (pruning). `cache`: the worker's, shared by its
+    cells (without one, this cell loads and compiles for itself).
     """
-    study, logger = cell.study, logger or NullLogger()
+    study, logger, cache = cell.study, logger or NullLogger(), cache or WorkerCache()
     device = device or resolve_device(study.train.device)
     torch.manual_seed(cell.seed)
-    data = DATASETS.get(study.data.name).load(study.data)
+    data = cache.dataset(study.data)
     regs = cell.regularizers()
     builder = MODELS.get(study.model.name)
     cl = study.train.channels_last
@@ -133,13 +122,13 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     model = build_model(cell, data, regs).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    model, net = _compiled(model, device, channels_last) if study.train.compile else (model, model)
+    model, net = cache.compiled_module(model, device, channels_last) if study.train.compile else (model, model)
     _record_runtime(logger, device, study.train.precision, channels_last, study.train.compile)
     optimizer = build_optimizer(cell, model, regs)
     loss_kw: dict = {}
     for r in regs:
         loss_kw.update(r.loss_kwargs())
-    batches = Batches(data, device, channels_last)
+    batches = Batches(data, device, channels_last, cache)
     gen = torch.Generator(device=device).manual_seed(cell.seed)
     n_train, bs = len(batches.y["train"]), study.data.batch_size
     state = TrainState(model=model, optimizer=optimizer, epochs=study.train.epochs,
@@ -179,26 +168,6 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     final = _final_metrics(net, batches, history, state, study.train.eval_batch_size, amp)
     logger.log_final(final, {"weights.json": weight_histogram(model)})
     return FitResult(final, history, state.stop_reason)
-
-
-_COMPILED: dict[tuple, tuple[nn.Module, nn.Module]] = {}  # per process: network structure -> (model, compiled)
-
-
-def _compiled(model: nn.Module, device: torch.device, channels_last: bool) -> tuple[nn.Module, nn.Module]:
-    """(model, compiled net). Cells whose networks have the same structure share one compiled module: the
-    new cell's freshly initialised weights (and buffers) are copied into it, so torch.compile's warm-up
-    (9-30 s on this CPU) is paid once per worker process and network shape, not once per cell."""
-    key = (repr(model), str(device), channels_last)
-    if key not in _COMPILED:
-        if len(_COMPILED) >= 4:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = (model, torch.compile(model))
-        return _COMPILED[key]
-    shared, net = _COMPILED[key]
-    shared.load_state_dict(model.state_dict())
-    for p in shared.parameters():
-        p.grad = None
-    return shared, net
 
 
 def _record_runtime(logger, device: torch.device, precision: str, channels_last: bool, compiled: bool) -> None:

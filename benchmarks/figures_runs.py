@@ -93,14 +93,14 @@ def fig_e() -> str:
 
 def _count(study, cwd: Path) -> tuple[int, int, int]:
     """Trials that trained a cell (they carry an MLflow run id), distinct cells among them, MLflow cell runs."""
-    from ablate import search
+    from ablate.scheduler.storage import DEFAULT_STORAGE, open_storage, open_study
     from ablate.tracking import Tracker
 
-    ostudy = search.open_study(study, search.open_storage(str(cwd / search.DEFAULT_STORAGE)), create=False)
+    ostudy = open_study(study, open_storage(str(cwd / DEFAULT_STORAGE)), create=False)
     executed = [t for t in ostudy.get_trials(deepcopy=False) if t.user_attrs.get(TrialAttr.RUN_ID)]
     tracker = Tracker(f"sqlite:///{cwd}/mlflow.db")
     runs = tracker.cell_records(tracker.find_parent(study))
-    return len(executed), len({t.user_attrs.get(search.CELL) for t in executed}), len(runs)
+    return len(executed), len({t.user_attrs.get(TrialAttr.CELL) for t in executed}), len(runs)
 
 
 def fig_g(reps: int = 1) -> str:

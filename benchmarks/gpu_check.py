@@ -105,7 +105,7 @@ def full_run(npz: Path, tmp: Path) -> None:
     except ImportError:
         line("ablate run: skipped (mlflow/optuna not installed here; the lines above are the training path)")
         return
-    from ablate.runner import run_study
+    from ablate.orchestrate import run_study
     from ablate.validate import validate_study
 
     raw = study(npz, "bf16", factors={"augment": ALL_HOOKS["augment"], "dropout": {"p": 0.5}}, name="gpu_check")

@@ -12,18 +12,18 @@ import urllib.request
 import optuna
 import pytest
 
-from ablate import search
 from ablate.cli import main
+from ablate.scheduler.storage import open_storage
 
 
 def test_unknown_study_is_a_clear_error(workdir, capsys):
-    search.open_storage("optuna.journal")
+    open_storage("optuna.journal")
     assert main(["dashboard", "nosuch", "--port", "1"]) == 2
     assert "no study named 'nosuch' in the Optuna storage optuna.journal" in capsys.readouterr().err
 
 
 def test_missing_optuna_dashboard_is_a_clear_error(workdir, capsys, monkeypatch):
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     optuna.create_study(study_name="demo", storage=storage)
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # what an install without the extra looks like
     assert main(["dashboard", "demo", "--port", "1"]) == 2
@@ -32,7 +32,7 @@ def test_missing_optuna_dashboard_is_a_clear_error(workdir, capsys, monkeypatch)
 
 def test_dashboard_serves_the_study_on_loopback(workdir):
     pytest.importorskip("optuna_dashboard")
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     for name in ("demo", "demo:tune"):
         optuna.create_study(study_name=name, storage=storage)
     with socket.socket() as s:

@@ -7,10 +7,12 @@ import json
 import optuna
 from mlflow.tracking import MlflowClient
 
-from ablate import search
+from ablate import worker
 from ablate.cli import main
+from ablate.orchestrate import run_study
 from ablate.records import Tag
-from ablate.runner import run_study
+from ablate.scheduler import cells as sched
+from ablate.scheduler.storage import open_storage, open_study
 from ablate.tracking import Tracker, resolve_uri
 from ablate.validate import validate_study
 
@@ -53,7 +55,7 @@ def test_cli_run_records_every_cell_once_and_reruns_nothing(tiny_raw, write_stud
     assert "0 run now" in capsys.readouterr().out
     parents, cells = _children(client, "tiny")
     assert len(parents) == 1 and len(cells) == 8
-    trials = optuna.load_study(study_name="tiny", storage=search.open_storage("optuna.journal")).trials
+    trials = optuna.load_study(study_name="tiny", storage=open_storage("optuna.journal")).trials
     assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
 
 
@@ -61,12 +63,12 @@ def test_interrupted_between_cells_resumes_only_the_missing(tiny_raw, workdir):
     study = validate_study(tiny_raw)
     tracker = Tracker("sqlite:///mlflow.db")
     parent = tracker.start_parent(study)
-    ostudy = search.open_study(study, search.open_storage("optuna.journal"))
-    search.enqueue_cells(ostudy, study)
+    ostudy = open_study(study, open_storage("optuna.journal"))
+    sched.enqueue_cells(ostudy, study)
     cells = {c.cell_id: c for c in study.cells()}
     for _ in range(3):  # a first session that stops after three cells
-        trial = search.claim(ostudy)
-        search._run_one(cells[trial.user_attrs[search.CELL]], trial, ostudy, tracker, parent, lambda *a, **k: None)
+        claim = sched.claim(ostudy)
+        worker.run_one(cells[claim.cell_id], claim, tracker, parent, lambda *a, **k: None)
     summary = run_study(study, quiet=True, report=False)
     assert summary.ran_now == 5 and summary.finished == 8 and not summary.failed
     _, runs = _children(tracker.client, "tiny")

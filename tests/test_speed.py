@@ -8,7 +8,6 @@ import sqlite3
 import torch
 
 from ablate import train
-from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.models import MODELS
 from ablate.records import Tag
@@ -23,24 +22,26 @@ def _cnn(seed: int, **reg) -> torch.nn.Module:
     return MODELS.get("cnn").build(MODELS.get("cnn").Params(width=2), SPEC, **reg)
 
 
-def test_compile_cache_shares_one_compiled_module_per_shape_with_each_cells_weights(monkeypatch):
-    monkeypatch.setattr(train, "_COMPILED", {})
+def test_compile_cache_shares_one_compiled_module_per_shape_with_each_cells_weights():
+    cache = train.WorkerCache()
     first, second = _cnn(0), _cnn(1)
     want = {k: v.clone() for k, v in second.state_dict().items()}
-    model_a, net_a = train._compiled(first, torch.device("cpu"), False)
-    model_b, net_b = train._compiled(second, torch.device("cpu"), False)
+    model_a, net_a = cache.compiled_module(first, torch.device("cpu"), False)
+    model_b, net_b = cache.compiled_module(second, torch.device("cpu"), False)
     assert model_b is model_a is first and net_b is net_a  # one compiled module, reused
     got = model_b.state_dict()
     assert all(torch.equal(got[k], want[k]) for k in want)  # ... trained from the second cell's init
-    model_c, net_c = train._compiled(_cnn(0, dropout=0.5), torch.device("cpu"), False)
-    assert net_c is not net_a and len(train._COMPILED) == 2  # another structure: its own entry
+    model_c, net_c = cache.compiled_module(_cnn(0, dropout=0.5), torch.device("cpu"), False)
+    assert net_c is not net_a and len(cache.compiled) == 2  # another structure: its own entry
 
 
 def test_a_worker_copies_a_dataset_to_the_device_once(tiny_raw):
     study = validate_study(tiny_raw)
-    data = DATASETS.get(study.data.name).load(study.data)
-    x1, y1 = train._on_device(data, torch.device("cpu"))
-    x2, y2 = train._on_device(data, torch.device("cpu"))
+    cache = train.WorkerCache()
+    data = cache.dataset(study.data)
+    assert cache.dataset(study.data) is data  # ... and loads it once
+    x1, y1 = cache.on_device(data, torch.device("cpu"))
+    x2, y2 = cache.on_device(data, torch.device("cpu"))
     assert x1 is x2 and y1 is y2 and x1["train"].data_ptr() == data.x_train.data_ptr()
 
 

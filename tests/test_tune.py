@@ -11,12 +11,14 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ablate import search
+from ablate import worker
 from ablate.errors import StudyError
-from ablate.records import Tag
+from ablate.orchestrate import run_study
+from ablate.records import Tag, TrialAttr
 from ablate.report.results import load_results
 from ablate.report.sections.tune import tune_section
-from ablate.runner import run_study
+from ablate.scheduler import tune
+from ablate.scheduler.storage import open_storage
 from ablate.tracking import Tracker
 from ablate.tuning import apply_tuned, tune_arm, tune_cell
 from ablate.validate import validate_study
@@ -76,23 +78,23 @@ def test_applying_tuned_values_keeps_the_identity(tuned_raw):
 
 def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     study = validate_study(tuned_raw)
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     tracker = Tracker()
     # an earlier run stopped after one tune trial: it counts, and the tune phase goes on from there
     parent = tracker.start_parent(study)
-    ostudy = search.open_tune_study(study, storage)
-    search._run_tune_trial(study, ostudy, tracker, parent, lambda *a, **k: None)
+    ostudy = tune.open_tune_study(study, storage)
+    worker.run_tune_trial(study, ostudy, tracker, parent, lambda *a, **k: None)
     # ... and a second trial was cut off mid-way: its worker process is gone
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    ostudy.ask().set_user_attr(search.WORKER, f"{platform.node()}:{int(dead.stdout)}")
+    ostudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
 
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4
     ostudy = optuna.load_study(study_name="tinytune:tune", storage=storage)
     states = [t.state.name for t in ostudy.trials]
     assert states.count("FAIL") == 1 and states[1] == "FAIL"  # the interrupted one, not counted
-    assert search.tune_counted(ostudy) == 3 and len(ostudy.trials) == 4
-    frozen = ostudy.user_attrs[search.TUNED]
+    assert tune.tune_counted(ostudy) == 3 and len(ostudy.trials) == 4
+    frozen = ostudy.user_attrs[TrialAttr.TUNED]
     assert frozen == ostudy.best_trial.params
 
     client = MlflowClient(tracker.uri)
@@ -133,17 +135,17 @@ def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
     tuned_raw["tune"].update(trials=5, params={"train.lr": {"low": 1e-7, "high": 3e-2, "log": True}})
     tuned_raw["train"]["epochs"] = 3
     study = validate_study(tuned_raw)
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     tracker = Tracker()
     parent = tracker.start_parent(study)
-    frozen = search.run_tune(study, storage, tracker, parent)
+    frozen = worker.run_tune(study, storage, tracker, parent)
     trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert pruned, [(t.params, t.intermediate_values) for t in trials]
     assert all(len(t.intermediate_values) < 3 for t in pruned)  # stopped before the last epoch
     assert all(len(t.intermediate_values) == 3 for t in trials if t.state.name == "COMPLETE")
     assert frozen["train.lr"] > 1e-4
-    summary = search.tune_summary(study, storage)
+    summary = tune.tune_summary(study, storage)
     assert {t["state"] for t in summary["trials"]} >= {"PRUNED", "COMPLETE"}
     assert summary["importance_method"] in ("PED-ANOVA", "fANOVA")
 
@@ -154,11 +156,11 @@ def test_hyperband_prunes_and_none_never_does(tuned_raw, workdir, pruner):
     tuned_raw["tune"].update(trials=12, pruner=pruner, params={"train.lr": {"low": 1e-3, "high": 1e-1, "log": True}})
     tuned_raw["train"]["epochs"] = 3
     study = validate_study(tuned_raw)
-    assert isinstance(search._pruner(study), {"hyperband": optuna.pruners.HyperbandPruner,
+    assert isinstance(tune.pruner(study), {"hyperband": optuna.pruners.HyperbandPruner,
                                               "none": optuna.pruners.NopPruner}[pruner])
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     tracker = Tracker()
-    frozen = search.run_tune(study, storage, tracker, tracker.start_parent(study))
+    frozen = worker.run_tune(study, storage, tracker, tracker.start_parent(study))
     trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
     states = [t.state.name for t in trials]
     assert len(trials) == 12 and "FAIL" not in states

@@ -2,14 +2,13 @@
 
 Images stay uint8 until the training loop moves a batch to the device, so a whole CIFAR-10 train set is
 150 MB rather than 600 MB and the host->device copy is 4x smaller; normalization (with the train split's
-per-channel mean/std carried in ``Data``) happens on the device. Loads are cached per process on the frozen
-params, so a worker that trains many cells of one study reads and splits the data once. Callers must treat
-the returned tensors as read-only: they are shared between cells.
+per-channel mean/std carried in ``Data``) happens on the device. A worker keeps each load in its
+cache.WorkerCache (by the frozen params, and a file's mtime), so it reads and splits the data once for many
+cells of one study. Callers must treat the returned tensors as read-only: they are shared between cells.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 from pathlib import Path
@@ -103,7 +102,6 @@ class Digits(Dataset):
         return _load_digits(params)
 
 
-@functools.lru_cache(maxsize=4)
 def _load_digits(params: Digits.Params) -> Data:
     images, target = digits_arrays()
     # values are 0..16 counts of set pixels in 4x4 blocks; rescale to the usual 0..255 image range
@@ -155,7 +153,6 @@ class Cifar10(Dataset):
         return _load_cifar10(params)
 
 
-@functools.lru_cache(maxsize=2)
 def _load_cifar10(params: Cifar10.Params) -> Data:
     from torchvision.datasets import CIFAR10
 
@@ -228,11 +225,21 @@ class Npz(Dataset):
         path = Path(params.path)  # type: ignore[attr-defined]
         if not path.is_file():
             raise AblateError(f"npz dataset: file {str(path)!r} does not exist")
-        return _load_npz(params, path.stat().st_mtime_ns)  # mtime: a rewritten file is reloaded
+        return _load_npz(params)
+
+    @classmethod
+    def revision(cls, params: DataParams) -> int | None:
+        return _mtime_ns(Path(params.path))  # type: ignore[attr-defined]  # a rewritten file is reloaded
 
 
-@functools.lru_cache(maxsize=2)
-def _load_npz(params: Npz.Params, _mtime_ns: int) -> Data:
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _load_npz(params: Npz.Params) -> Data:
     path = params.path
     try:
         archive = np.load(path, allow_pickle=False)

@@ -16,8 +16,6 @@ unregularized model overfits: it memorizes the flipped labels and its val accura
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 from pydantic import Field
@@ -76,7 +74,6 @@ class SyntheticText(Dataset):
         return _load_synthetic(params)
 
 
-@functools.lru_cache(maxsize=4)
 def _load_synthetic(params: SyntheticText.Params) -> Data:
     return build_text_data(params, synthetic_splits(params))
 

@@ -5,7 +5,7 @@ inner apostrophes) and single punctuation marks. The vocabulary is built on the 
 test words it never saw become ``<unk>``), most frequent first, ties broken alphabetically, so the same
 data always gives the same ids. Ids 0 and 1 are always ``<pad>`` and ``<unk>``.
 
-Loads are cached per process on the frozen params (as for images); the tensors are shared between cells
+A worker keeps each load in its cache.WorkerCache (as for images); the tensors are shared between cells
 and must be treated as read-only.
 """
 
@@ -135,11 +135,16 @@ class TextCsv(Dataset):
         path = Path(params.path)  # type: ignore[attr-defined]
         if not path.is_file():
             raise AblateError(f"text_csv dataset: file {str(path)!r} does not exist (data.path)")
-        return _load_csv(params, path.stat().st_mtime_ns)  # mtime: a rewritten file is reloaded
+        return _load_csv(params)
+
+    @classmethod
+    def revision(cls, params: DataParams) -> int | None:
+        from ablate.data.images import _mtime_ns
+
+        return _mtime_ns(Path(params.path))  # type: ignore[attr-defined]  # a rewritten file is reloaded
 
 
-@functools.lru_cache(maxsize=2)
-def _load_csv(params: TextCsv.Params, _mtime_ns: int) -> Data:
+def _load_csv(params: TextCsv.Params) -> Data:
     splits = read_text_csv(Path(params.path), params.test_fraction)
     return build_text_data(params, splits, params.train_subset)
 
@@ -236,11 +241,16 @@ class AgNews(Dataset):
         csv = data_root(params.root) / "ag_news" / "ag_news.csv.gz"  # type: ignore[attr-defined]
         if not csv.is_file():
             _download_ag_news(csv, params.download)  # type: ignore[attr-defined]
-        return _load_ag_news(params, csv, csv.stat().st_mtime_ns)
+        return _load_ag_news(params, csv)
+
+    @classmethod
+    def revision(cls, params: DataParams) -> int | None:
+        from ablate.data.images import _mtime_ns, data_root
+
+        return _mtime_ns(data_root(params.root) / "ag_news" / "ag_news.csv.gz")  # type: ignore[attr-defined]
 
 
-@functools.lru_cache(maxsize=2)
-def _load_ag_news(params: AgNews.Params, csv: Path, _mtime_ns: int) -> Data:
+def _load_ag_news(params: AgNews.Params, csv: Path) -> Data:
     return build_text_data(params, read_text_csv(csv), params.train_subset)
 
 

@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from ablate.cache import WorkerCache
 from ablate.data import DATASETS
 from ablate.data.split import balanced_subset, stratified_split
 from ablate.errors import AblateError
 
+CACHE = WorkerCache()  # what a worker process holds: one load per params
+
 
 def _load(name, **params):
     cls = DATASETS.get(name)
-    return cls.load(cls.Params(name=name, **params))
+    return CACHE.dataset(cls.Params(name=name, **params))
 
 
 def _check_image_data(d):
@@ -53,7 +56,7 @@ def test_digits_read_without_sklearn_equal_load_digits():
 
 def test_digits_cached_and_seeded():
     a = _load("digits", split_seed=3)
-    assert _load("digits", split_seed=3) is a  # one load per process for the same params
+    assert _load("digits", split_seed=3) is a  # one load per worker for the same params
     b = _load("digits", split_seed=4)
     assert torch.equal(a.x_test, b.x_test)  # the test split does not move with split_seed
     assert not torch.equal(a.y_val, b.y_val) or not torch.equal(a.x_val, b.x_val)

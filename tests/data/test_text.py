@@ -8,15 +8,18 @@ import pandas as pd
 import pytest
 import torch
 
+from ablate.cache import WorkerCache
 from ablate.data import DATASETS
 from ablate.data.synthetic_text import NEGATIVE, NEGATORS, POSITIVE, generate, synthetic_splits
 from ablate.data.text import PAD_ID, UNK, UNK_ID, Vocab, read_text_csv, tokenize
 from ablate.errors import AblateError
 
+CACHE = WorkerCache()  # what a worker process holds: one load per params
+
 
 def _load(name, **params):
     cls = DATASETS.get(name)
-    return cls.load(cls.Params(name=name, **params))
+    return CACHE.dataset(cls.Params(name=name, **params))
 
 
 def _csv(tmp_path, rows, name="d.csv.gz", **cols):

@@ -135,7 +135,7 @@ def snapshot(cwd: Path, study_name: str = "faults", tracking_uri: str | None = N
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from ablate import search
+    from ablate.scheduler.storage import open_storage
 
     client = MlflowClient(tracking_uri or f"sqlite:///{cwd / 'mlflow.db'}")
     exp = client.get_experiment_by_name(study_name)
@@ -148,7 +148,7 @@ def snapshot(cwd: Path, study_name: str = "faults", tracking_uri: str | None = N
         parent_status = parents[0].info.status if parents else None
     try:
         ostudy = optuna.load_study(study_name=study_name,
-                                   storage=search.open_storage(storage or str(cwd / "optuna.journal")))
+                                   storage=open_storage(storage or str(cwd / "optuna.journal")))
         trials = [t for t in ostudy.get_trials(deepcopy=False) if TrialAttr.CELL in t.user_attrs]
     except KeyError:
         trials = []

@@ -12,10 +12,10 @@ import yaml
 from faultkit import STUDY, finish, snapshot, start, wait_paused
 from mlflow.tracking import MlflowClient
 
-from ablate import search
 from ablate.cli import main
+from ablate.orchestrate import run_study
 from ablate.records import Tag, TrialAttr
-from ablate.runner import run_study
+from ablate.scheduler.storage import open_storage, open_study
 from ablate.validate import load_study
 
 DIVERGES = {  # SGD at lr 10 with an L2 penalty of 1: the weights flip and grow x9 per step, to inf in epoch 1
@@ -70,7 +70,7 @@ def test_changed_study_is_refused_with_what_changed_and_fresh_sets_the_old_one_a
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     aside = client.get_experiment_by_name(f"changed@{old_hash[:12]}")
     assert aside is not None and len(client.search_runs([aside.experiment_id])) == 3  # parent + 2 cells kept
-    storage = search.open_storage("optuna.journal")
+    storage = open_storage("optuna.journal")
     assert len(optuna.load_study(study_name=f"changed@{old_hash[:12]}", storage=storage).trials) == 2
     assert len(optuna.load_study(study_name="changed", storage=storage).trials) == 2
     parent = [r for r in client.search_runs([client.get_experiment_by_name("changed").experiment_id])
@@ -123,11 +123,11 @@ def test_lost_optuna_storage_adopts_finished_runs_from_mlflow(workdir, capsys):
     assert "2/2 cells finished, 0 failed, 0 run now" in captured.out
     snap = snapshot(workdir, "lost_journal")
     assert {r.data.tags[Tag.CELL_ID]: r.info.run_id for r in snap.runs} == before  # no new run
-    trials = search.open_study(load_study(path), search.open_storage("optuna.journal"), create=False).trials
-    assert sorted((t.user_attrs[search.CELL], t.state.name, t.user_attrs[search.RUN_ID]) for t in trials) == \
+    trials = open_study(load_study(path), open_storage("optuna.journal"), create=False).trials
+    assert sorted((t.user_attrs[TrialAttr.CELL], t.state.name, t.user_attrs[TrialAttr.RUN_ID]) for t in trials) == \
         sorted((c, "COMPLETE", rid) for c, rid in before.items())
     for t in trials:  # the value is the cell's final metric as MLflow holds it
-        assert t.value == {r.info.run_id: r for r in snap.runs}[t.user_attrs[search.RUN_ID]].data.metrics["test_acc"]
+        assert t.value == {r.info.run_id: r for r in snap.runs}[t.user_attrs[TrialAttr.RUN_ID]].data.metrics["test_acc"]
 
 
 def test_lost_mlflow_store_is_refused_then_fresh_starts_again(workdir, capsys):
@@ -142,5 +142,5 @@ def test_lost_mlflow_store_is_refused_then_fresh_starts_again(workdir, capsys):
     assert "holds 2 finished cell(s), but the MLflow store" in err and "--fresh" in err, err
     assert main(["run", str(path), "--quiet", "--no-report", "--fresh", *lost]) == 0
     assert "2/2 cells finished, 0 failed, 2 run now" in capsys.readouterr().out
-    names = {s.study_name for s in optuna.get_all_study_summaries(search.open_storage("optuna.journal"))}
+    names = {s.study_name for s in optuna.get_all_study_summaries(open_storage("optuna.journal"))}
     assert "lost_mlflow" in names and any(n.startswith("lost_mlflow@") for n in names), names

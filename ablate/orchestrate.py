@@ -1,0 +1,259 @@
+"""A study from the top: `ablate run` (run_study) and `ablate worker` (work, joining a running study).
+
+run_study creates the stores once, refuses a changed study (or a lost MLflow store) unless `--fresh`, runs
+the tune phase, enqueues the cells, runs them here or in local worker processes (pool.py), settles what dead
+workers left, and builds the report. Heavy modules are imported where used: `ablate run` starts its fork
+server before torch is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ablate.errors import AblateError, StudyChanged
+from ablate.progress import Progress
+from ablate.testpoints import pause_point
+
+if TYPE_CHECKING:
+    from ablate.cache import WorkerCache
+    from ablate.study import Study
+
+
+@dataclass
+class RunSummary:
+    total: int
+    finished: int
+    failed: dict[str, str] = field(default_factory=dict)
+    ran_now: int = 0
+    report: Path | None = None
+    parent_run_id: str = ""
+
+
+def run_study(study: Study, storage: str | None = None, tracking_uri: str | None = None, workers: int = 1,
+              report: bool = True, reports_dir: str | Path = "reports", quiet: bool = False,
+              study_text: str | None = None, fresh: bool = False, retry_failed: bool = False) -> RunSummary:
+    from ablate import pool, worker
+    from ablate.scheduler import cells
+    from ablate.scheduler import storage as st
+    from ablate.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    storage_url = st.resolve_storage(storage)
+    ostorage = st.open_storage(storage_url)
+    _guard_changes(study, tracker, ostorage, fresh)
+    parent_id = tracker.start_parent(study, study_text)  # creates the MLflow store once, here
+    ostudy = st.open_study(study, ostorage)
+    st.record_hash(ostudy, study)
+    cache = _cache() if workers == 1 or study.tune is not None else None  # tune and cells here share it
+    if study.tune is not None:
+        study = tune_phase(study, ostorage, tracker, parent_id, quiet, cache)
+    adopted = cells.adopt_finished_runs(ostudy, study, tracker, parent_id)
+    if adopted and not quiet:
+        print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
+              file=sys.stderr)
+    plan = cells.enqueue_cells(ostudy, study, retry_failed=retry_failed)
+    cells.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
+    progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet)
+    with progress:
+        if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
+            ran = worker.run_cells(study, ostudy, tracker, parent_id, emit=progress.event, work=workers == 1,
+                                   cache=cache)
+        else:
+            ran = pool.run_processes(study, storage_url, tracker.uri, parent_id, workers, progress)
+    cells.settle_runs(ostudy, tracker, parent_id)
+    finished, failed = cells.outcomes(ostudy, study)
+    summary = RunSummary(len(study.cells()), len(finished), failed, ran, None, parent_id)
+    if summary.finished + len(summary.failed) == summary.total:
+        tracker.finish(parent_id, "FINISHED")
+    if report:
+        from ablate.report import build_report
+
+        pause_point("report")
+        summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
+    return summary
+
+
+def _cache() -> WorkerCache:
+    from ablate.cache import WorkerCache
+
+    return WorkerCache()
+
+
+def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = True,
+               cache: WorkerCache | None = None) -> Study:
+    """Tune (or find the values a previous run froze), record them once, return the study to ablate.
+
+    The parent run's tuned tag is the record; the Optuna tune study keeps the frozen values too, so a
+    crash between freezing and recording loses nothing. Tune trials run here, one at a time.
+    """
+    from ablate import worker
+    from ablate.scheduler import tune
+    from ablate.tuning import apply_tuned
+
+    frozen = tracker.tuned(parent_id)
+    if frozen is None:
+        tstudy = tune.open_tune_study(study, ostorage)
+        progress = Progress(study.tune.trials, tune.tune_counted(tstudy), quiet=quiet, label="tune")
+        with progress:
+            frozen = worker.run_tune(study, ostorage, tracker, parent_id, emit=progress.event, cache=cache)
+        tracker.record_tuned(parent_id, frozen, tune.tune_summary(study, ostorage))
+    return apply_tuned(study, frozen)
+
+
+def report_slug(name: str) -> str:
+    """A directory name for reports/: the study name with anything unsafe replaced."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
+    return slug[:100]
+
+
+def _guard_changes(study: Study, tracker, ostorage, fresh: bool) -> None:
+    from ablate.scheduler import storage as st
+
+    parent = tracker.find_parent(study)
+    old = tracker.parent_hash(parent) if parent else None
+    finished = 0  # cells the Optuna study finished, counted only when MLflow has no parent run
+    if old is None:
+        old, finished = st.recorded(study, ostorage)
+    lost = parent is None and finished > 0 and old == study.study_hash  # the MLflow store is not the one
+    if lost and not fresh:
+        raise StudyChanged(lost_message(study, tracker.uri, finished))
+    if old is None or (old == study.study_hash and not lost):
+        return
+    if not fresh:
+        recorded = tracker.parent_study(parent) if parent else None
+        raise StudyChanged(changed_message(study, old, recorded))
+    _start_afresh(study, tracker, ostorage, old)
+
+
+def lost_message(study: Study, uri: str, finished: int) -> str:
+    return (f"study '{study.name}': the Optuna storage holds {finished} finished cell(s), but the MLflow store "
+            f"{uri} has no run of this study: its results (metrics, curves, weights) are not there to report. "
+            "Either point --tracking-uri / MLFLOW_TRACKING_URI at the store the study ran with, or start the "
+            f"study afresh (the Optuna study is kept, moved aside):\n      ablate run {study.source} --fresh")
+
+
+def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: bool = False) -> str:
+    """What changed (field by field, when the recorded study can be read) and the two ways forward."""
+    lines = [f"study '{study.name}' ({study.source}) differs from the study whose cells are recorded under "
+             f"that name: its defining content hashes to {study.study_hash[:12]}, the recorded runs' to "
+             f"{old_hash[:12]}."]
+    if recorded is not None:
+        diff = _diff(_flat(recorded), _flat(study.canonical()))
+        lines += ["what changed (recorded -> now):", *diff[:12]]
+        if len(diff) > 12:
+            lines.append(f"  ... and {len(diff) - 12} more")
+    if worker:
+        lines.append("A worker must use the same study file as the study it joins: copy that file here.")
+        return "\n".join(lines)
+    lines += ["Results of two different studies must not mix. Either:",
+              f"  - give the changed study a new `name:` (it then runs beside '{study.name}'), or",
+              f"  - start '{study.name}' afresh; the old runs are kept, moved aside as "
+              f"'{study.name}@{old_hash[:12]}' (MLflow experiment and Optuna study):",
+              f"      ablate run {study.source} --fresh"]
+    return "\n".join(lines)
+
+
+def _flat(d: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
+    missing = object()
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
+            out.append(f"  {key}: {show(a)} -> {show(b)}")
+    return out
+
+
+def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> None:
+    """Move the old MLflow experiment and Optuna studies aside under a hash-suffixed name."""
+    from ablate.scheduler import storage as st
+
+    aside = _free_name(study.name, old_hash, tracker, ostorage)
+    tracker.set_aside(study.name, aside)
+    st.set_aside(ostorage, study.name, aside)
+
+
+def _free_name(name: str, old_hash: str, tracker, ostorage) -> str:
+    """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
+    from ablate.scheduler import storage as st
+
+    taken = st.study_names(ostorage)
+    for i in range(1, 1000):
+        aside = f"{name}@{old_hash[:12]}" + (f".{i}" if i > 1 else "")
+        if aside not in taken and not tracker.experiment_exists(aside):
+            return aside
+    raise StudyChanged(f"study '{name}' has been set aside 999 times; give it a new `name:`")
+
+
+def work(study: Study, storage: str | None = None, tracking_uri: str | None = None, threads: int | None = None,
+         wait_seconds: float = 120.0, study_path: str = "") -> int:
+    """`ablate worker`: join the running study (same stores, same study file) and run waiting cells."""
+    import torch
+
+    from ablate import worker
+    from ablate.scheduler import storage as st
+    from ablate.tracking import Tracker
+
+    if threads:
+        torch.set_num_threads(threads)
+    tracker = Tracker(tracking_uri)
+    ostorage = st.open_storage(st.resolve_storage(storage))
+    parent, ostudy = join(study, tracker, ostorage, wait_seconds, storage, study_path)
+    if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
+        study = frozen_study(study, tracker, ostorage, wait_seconds)
+    return worker.run_cells(study, ostudy, tracker, parent, emit=None)
+
+
+def join(study: Study, tracker, ostorage, wait_seconds: float, storage: str | None = None, study_path: str = ""):
+    """The running study's parent run and Optuna study, waiting a while for `ablate run` to create them;
+    a worker whose study file differs from the running study's is refused (results must not mix)."""
+    from ablate.scheduler import storage as st
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        parent = tracker.find_parent(study)
+        ready = parent is not None and tracker.parent_record(parent).ready
+        ostudy = st.find_study(study, ostorage) if ready else None
+        if ostudy is not None:
+            break
+        if time.monotonic() > deadline:
+            where = f"the MLflow store {tracker.uri}" if not ready else f"the Optuna storage {storage!r}"
+            raise AblateError(f"study '{study.name}' is not in {where} (waited {wait_seconds:.0f} s): "
+                              f"start it with `ablate run {study_path}` (same --storage and --tracking-uri)")
+        time.sleep(1.0)
+    old = tracker.parent_hash(parent)
+    if old and old != study.study_hash:
+        raise StudyChanged(changed_message(study, old, tracker.parent_study(parent), worker=True))
+    return parent, ostudy
+
+
+def frozen_study(study: Study, tracker, ostorage, wait_seconds: float) -> Study:
+    """The study with its tune phase's frozen values, waiting a while for `ablate run` to freeze them
+    (the tune phase runs in that process; cells are enqueued only afterwards)."""
+    from ablate.scheduler.tune import frozen_values
+    from ablate.tuning import apply_tuned
+
+    deadline = time.monotonic() + wait_seconds
+    parent = tracker.find_parent(study)
+    while (frozen := tracker.tuned(parent) or frozen_values(study, ostorage)) is None:
+        if time.monotonic() > deadline:
+            raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`; waited "
+                              f"{wait_seconds:.0f} s): its cells are enqueued once the tuned values are "
+                              f"frozen; start the worker then, or give it a longer --wait-seconds")
+        time.sleep(2.0)
+    return apply_tuned(study, frozen)

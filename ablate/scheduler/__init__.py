@@ -1,0 +1,3 @@
+"""The only package that imports optuna: storage.py (URLs, opening, whole studies), cells.py (enqueue once,
+claim, settle, adopt), liveness.py (heartbeats, dead workers), tune.py (the tune phase), dashboard.py.
+Private Optuna access sits in _optuna.py alone. Nothing is imported here: importing a submodule stays cheap."""

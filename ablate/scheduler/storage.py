@@ -1,0 +1,118 @@
+"""Where a study's Optuna studies live: storage URLs, opening them, and what is done to whole studies there.
+
+One Optuna study per ablation study (its name), and one more for a tune phase (`<name>:tune`). The default
+storage is a journal file in the working directory (Optuna's advice for parallel workers on one machine);
+`postgresql://...` (or any RDB URL) serves many machines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from ablate.errors import AblateError
+from ablate.records import TrialAttr
+from ablate.scheduler.liveness import heartbeat_seconds
+from ablate.uri import redact_uri
+
+if TYPE_CHECKING:
+    from ablate.study import Study
+
+DEFAULT_STORAGE = "optuna.journal"
+TUNE_SUFFIX = ":tune"
+
+
+def resolve_storage(url: str | None = None) -> str:
+    return url or os.environ.get("ABLATE_STORAGE") or DEFAULT_STORAGE
+
+
+def tune_name(name: str) -> str:
+    """The tune phase's own Optuna study: its trials sample freely, unlike the ablation's enqueued cells."""
+    return name + TUNE_SUFFIX
+
+
+def open_storage(url: str):
+    """A journal file (the default; safe for local parallel workers) or any Optuna RDB URL."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial in ablate's output
+    if "://" not in url or url.startswith("journal://") or url.startswith("file://"):
+        path = url.split("://", 1)[-1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    beat = heartbeat_seconds()  # a RUNNING trial silent for 3 beats is failed and its cell retried
+    url = _pg_driver(url)
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna since 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
+                                  engine_kwargs={"pool_pre_ping": True})
+        except Exception as e:  # unreachable server, missing driver, bad URL: the user's to fix
+            # machines starting at once on a fresh database race to create Optuna's tables: one wins, the
+            # others see its half-made schema; a moment later the schema is whole
+            if type(e).__name__ in ("IntegrityError", "ProgrammingError") and attempt < 5:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise AblateError(f"cannot open the Optuna storage {redact_uri(url)}: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    raise AssertionError("unreachable")
+
+
+def _pg_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; use psycopg2 when only that one is installed."""
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def open_study(study: Study, storage, create: bool = True) -> optuna.Study:
+    """The ablation's Optuna study; create=False raises KeyError while no `ablate run` has created it."""
+    direction = study.metric.resolved_direction
+    if create:
+        return optuna.create_study(study_name=study.name, storage=storage, direction=direction,
+                                   load_if_exists=True)
+    return optuna.load_study(study_name=study.name, storage=storage)
+
+
+def find_study(study: Study, storage) -> optuna.Study | None:
+    try:
+        return open_study(study, storage, create=False)
+    except KeyError:
+        return None
+
+
+def record_hash(ostudy: optuna.Study, study: Study) -> None:
+    """Which study the Optuna study schedules: the change guard's evidence when MLflow has no parent run."""
+    ostudy.set_user_attr(TrialAttr.STUDY_HASH, study.study_hash)
+
+
+def recorded(study: Study, storage) -> tuple[str | None, int]:
+    """(the hash the Optuna study recorded, its COMPLETE trials); (None, 0) when there is no such study."""
+    ostudy = find_study(study, storage)
+    if ostudy is None:
+        return None, 0
+    done = len(ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return ostudy.user_attrs.get(TrialAttr.STUDY_HASH), done
+
+
+def study_names(storage) -> set[str]:
+    return {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+
+
+def set_aside(storage, name: str, aside: str) -> None:
+    """`--fresh`: copy the study (and its tune study) to `aside`, then delete the original."""
+    for old, new in ((name, aside), (tune_name(name), tune_name(aside))):
+        try:
+            optuna.copy_study(from_study_name=old, from_storage=storage, to_storage=storage, to_study_name=new)
+        except KeyError:
+            continue  # no such study
+        optuna.delete_study(study_name=old, storage=storage)
