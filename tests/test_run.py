@@ -81,3 +81,19 @@ def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
     assert summary.finished == 8 and summary.ran_now == 8
     _, runs = _children(MlflowClient(resolve_uri("sqlite:///mlflow.db")), "tiny")
     assert sorted(r.data.tags[Tag.CELL_ID] for r in runs) == sorted(c.cell_id for c in validate_study(tiny_raw).cells())
+
+
+def test_the_failure_policy_table_decides_each_kind_of_failure():
+    from ablate.errors import CellFailed, StudyChanged
+
+    diverged = worker.policy(CellFailed("diverged at epoch 3"))
+    assert (diverged.status, diverged.retry, diverged.cell, diverged.tune) == ("FAILED", False, "go on", "go on")
+    assert diverged.reason(CellFailed("diverged at epoch 3")) == "diverged at epoch 3"
+    ctrl_c = worker.policy(KeyboardInterrupt())
+    assert (ctrl_c.status, ctrl_c.retry, ctrl_c.interrupted, ctrl_c.cell) == ("KILLED", True, True, "stop")
+    users = worker.policy(StudyChanged("the data is missing"))  # any AblateError: the user's to fix
+    assert (users.status, users.retry, users.cell, users.tune) == ("FAILED", True, "stop", "stop")
+    bug = worker.policy(RuntimeError("CUDA out of memory"))
+    assert (bug.status, bug.retry, bug.interrupted, bug.cell, bug.tune) == ("FAILED", True, False, "go on", "stop")
+    assert worker.policy(SystemExit(1)) is None  # not recorded: the dead worker's cell is retried
+    assert (worker.LOST_RACE.status, worker.LOST_RACE.tell) == ("KILLED", False)

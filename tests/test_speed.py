@@ -58,3 +58,21 @@ def test_a_cell_records_how_it_ran_and_the_sqlite_store_is_in_wal_mode(tiny_raw,
     assert int(tags[Tag.TORCH_THREADS]) >= 1
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_worker_cache_loads_a_rewritten_data_file_again(tmp_path):
+    import os
+
+    from ablate.data.text import TextCsv
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"w{i} v{i % 3},{i % 2}\n" for i in range(40)))
+    params = TextCsv.Params(name="text_csv", path=str(path))
+    cache = train.WorkerCache()
+    first = cache.dataset(params)
+    assert cache.dataset(params) is first
+    path.write_text("text,label\n" + "".join(f"x{i} y{i % 5},{i % 2}\n" for i in range(40)))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later mtime, whatever the clock says
+    again = cache.dataset(params)
+    assert again is not first and again.spec.vocab_size != first.spec.vocab_size
