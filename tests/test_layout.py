@@ -16,8 +16,6 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent / "ablate"
 MAX_LINES = 310  # "~300": a module this long is one concern
 TAG_NAME = re.compile(r"^ablate\.[a-z_]+")
@@ -149,10 +147,6 @@ def findings() -> dict[str, list[str]]:
         if lines > MAX_LINES:
             out["size"].append(f"{rel}: {lines} lines")
     return out
-
-
-# the centre redesign (issue 10) makes these true; until it lands they report what is left
-pytestmark = pytest.mark.xfail(reason="issue 10 in progress", strict=False)
 
 
 def test_no_import_cycles():
