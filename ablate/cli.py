@@ -183,6 +183,7 @@ def cmd_list(args) -> int:
     from ablate.designs import DESIGNS
     from ablate.models import MODELS
     from ablate.regularizers import REGULARIZERS
+    from ablate.regularizers.applicability import applies_note
 
     tables = {"regularizers": REGULARIZERS, "models": MODELS, "datasets": DATASETS, "designs": DESIGNS}
     for title, reg in tables.items():
@@ -193,7 +194,7 @@ def cmd_list(args) -> int:
             entry = reg.get(name)
             extra = ""
             if title == "regularizers":
-                extra = f" [models: {', '.join(sorted(entry.applies_to))}]"
+                extra = f" [{applies_note(entry)}]"
             print(f"  {name:<18} {getattr(entry, 'summary', '')}{extra}")
     return 0
 

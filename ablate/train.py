@@ -24,10 +24,11 @@ from torch import Tensor, nn
 from ablate.cache import WorkerCache
 from ablate.data import Data
 from ablate.errors import CellFailed
+from ablate.loop import Loop, merged
 from ablate.metrics import expected_calibration_error, weight_histogram, weight_stats
 from ablate.models import MODELS
 from ablate.records import CellRecord
-from ablate.regularizers import Regularizer, TrainState, penalized_parameters
+from ablate.regularizers import Context, Regularizer, penalized_parameters
 from ablate.study import Cell
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -78,10 +79,7 @@ class Batches:
 
 
 def build_model(cell: Cell, data: Data, regs: list[Regularizer]) -> nn.Module:
-    kwargs: dict = {}
-    for r in regs:
-        kwargs.update(r.model_kwargs())
-    return MODELS.get(cell.study.model.name).build(cell.study.model, data.spec, **kwargs)
+    return MODELS.get(cell.study.model.name).build(cell.study.model, data.spec, **merged(regs, "model"))
 
 
 def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> torch.optim.Optimizer:
@@ -89,9 +87,7 @@ def build_optimizer(cell: Cell, model: nn.Module, regs: list[Regularizer]) -> to
     such settings, one group: each group is its own set of foreach kernels, which a launch-bound GPU step
     feels (same arithmetic per parameter either way)."""
     t = cell.study.train
-    extra: dict = {}
-    for r in regs:
-        extra.update(r.optimizer_kwargs())
+    extra = merged(regs, "optimizer")
     decayed = {id(p) for p in penalized_parameters(model)}
     groups = [{"params": [p for p in model.parameters() if id(p) in decayed], **extra},
               {"params": [p for p in model.parameters() if id(p) not in decayed]}]
@@ -125,33 +121,33 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     model, net = cache.compiled_module(model, device, channels_last) if study.train.compile else (model, model)
     _record_runtime(logger, device, study.train.precision, channels_last, study.train.compile)
     optimizer = build_optimizer(cell, model, regs)
-    loss_kw: dict = {}
-    for r in regs:
-        loss_kw.update(r.loss_kwargs())
     batches = Batches(data, device, channels_last, cache)
     gen = torch.Generator(device=device).manual_seed(cell.seed)
     n_train, bs = len(batches.y["train"]), study.data.batch_size
-    state = TrainState(model=model, optimizer=optimizer, epochs=study.train.epochs,
-                       steps_per_epoch=math.ceil(n_train / bs))
+    ctx = Context(model=model, optimizer=optimizer, spec=data.spec, gen=gen, epochs=study.train.epochs,
+                  steps_per_epoch=math.ceil(n_train / bs))
     amp = _autocast(device, study.train.precision)
+    loop = Loop(net, ctx, regs, amp)
     # train metrics are measured in eval mode on a fixed train subset as large as val, so gap_acc and
     # overfit_ratio compare like with like (a running loss under dropout/augmentation would flatter val)
     probe = torch.randperm(n_train, generator=torch.Generator().manual_seed(cell.seed))[: len(batches.y["val"])]
     probe = probe.to(device)
-    for r in regs:
-        r.on_train_start(state)
+    loop.call("on_train_start")
     history: list[dict[str, float]] = []
     for epoch in range(1, study.train.epochs + 1):
         t0 = time.perf_counter()
-        fit_loss = _train_epoch(net, model, batches, regs, optimizer, gen, bs, amp, loss_kw)
+        if epoch > 1:
+            loop.call("on_eval_end")  # the training weights back (not after the last epoch: see loop.py)
+        ctx.epoch = epoch
+        fit_loss = loop.train_epoch(batches.x["train"], batches.y["train"], batches.prepare, bs)
         if not math.isfinite(fit_loss):
             raise CellFailed(f"diverged at epoch {epoch}", epoch)
+        loop.call("on_eval_start")
         m = _epoch_metrics(net, batches, probe, study.train.eval_batch_size, amp)
         m.update(weight_stats(model), fit_loss=fit_loss, lr=optimizer.param_groups[0]["lr"])
         if not all(math.isfinite(m[k]) for k in ("train_loss", "val_loss")):
             raise CellFailed(f"diverged at epoch {epoch}", epoch)
-        state.epoch, state.metrics = epoch, m
-        stop = [r.on_epoch_end(state) for r in regs]  # every hook runs, even after one says stop
+        stop = loop.epoch_end(epoch, m)
         if device.type == "cuda":
             torch.cuda.synchronize()
         m["epoch_seconds"] = time.perf_counter() - t0
@@ -161,13 +157,12 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
             on_epoch(epoch, study.train.epochs)
         if on_metrics:
             on_metrics(epoch, m)
-        if any(stop):
+        if stop:
             break
-    for r in regs:
-        r.on_train_end(state)
-    final = _final_metrics(net, batches, history, state, study.train.eval_batch_size, amp)
+    loop.call("on_train_end")
+    final = _final_metrics(net, batches, history, ctx, study.train.eval_batch_size, amp)
     logger.log_final(final, {"weights.json": weight_histogram(model)})
-    return FitResult(final, history, state.stop_reason)
+    return FitResult(final, history, ctx.stop_reason)
 
 
 def _record_runtime(logger, device: torch.device, precision: str, channels_last: bool, compiled: bool) -> None:
@@ -184,34 +179,6 @@ def _autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
-
-
-def _train_epoch(net, model, batches: Batches, regs, optimizer, gen, bs, amp, loss_kw) -> float:
-    net.train()
-    x_all, y_all = batches.x["train"], batches.y["train"]
-    n = len(y_all)
-    perm = torch.randperm(n, generator=gen, device=gen.device)
-    total = torch.zeros((), device=x_all.device)
-    penalizers = [r for r in regs if type(r).penalty is not Regularizer.penalty]
-    augmenters = [r for r in regs if type(r).augment is not Regularizer.augment]
-    clippers = [r for r in regs if type(r).after_backward is not Regularizer.after_backward]
-    for start in range(0, n, bs):
-        idx = perm[start:start + bs]
-        x, y = batches.prepare(x_all[idx]), y_all[idx]
-        for r in augmenters:
-            x, y = r.augment(x, y, gen)
-        with amp():
-            loss = F.cross_entropy(net(x), y, **loss_kw)
-        loss = loss.float()
-        for r in penalizers:
-            loss = loss + r.penalty(model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for r in clippers:
-            r.after_backward(model)
-        optimizer.step()
-        total += loss.detach() * len(y)
-    return float(total) / n  # the one host sync of the epoch's training part
 
 
 @torch.inference_mode()
@@ -239,7 +206,7 @@ def _epoch_metrics(net, batches: Batches, probe: Tensor, eval_bs: int, amp) -> d
             "gap_acc": train_acc - val_acc, "overfit_ratio": val_loss / max(train_loss, 1e-12)}
 
 
-def _final_metrics(net, batches, history, state: TrainState, eval_bs, amp) -> dict[str, float]:
+def _final_metrics(net, batches, history, ctx: Context, eval_bs, amp) -> dict[str, float]:
     loss, probs = _evaluate(net, batches, batches.x["test"], batches.y["test"], eval_bs, amp)
     y = batches.y["test"]
     best = max(range(len(history)), key=lambda i: history[i]["val_acc"])
@@ -249,5 +216,5 @@ def _final_metrics(net, batches, history, state: TrainState, eval_bs, amp) -> di
         "ece": expected_calibration_error(probs, y, bins=15),
         "best_val_acc": history[best]["val_acc"],
         "best_epoch": float(best + 1),
-        "stopped_epoch": float(state.epoch),
+        "stopped_epoch": float(ctx.epoch),
     }

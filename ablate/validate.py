@@ -19,6 +19,7 @@ from ablate.designs import DESIGNS
 from ablate.errors import Problems, StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.regularizers import REGULARIZERS
+from ablate.regularizers.applicability import fit_problems, setting_problems
 from ablate.spec import DesignRef, RawStudy, problems_from
 from ablate.study import Arm, Cell, Factor, Study, content_hash
 from ablate.tuning import numeric_kind, replace_setting, setting, target, tune_arm
@@ -219,17 +220,7 @@ def _check_fit(builder, dataset, rs: RawStudy, problems: Problems) -> None:
     if dataset.kind not in builder.data_kinds:
         problems.append(("model.name", f"model '{builder.name}' takes {sorted(builder.data_kinds)} data, "
                          f"but dataset '{dataset.name}' is {dataset.kind}", builder.name))
-    for section in ("factors", "always"):
-        for name in getattr(rs, section):
-            if name not in REGULARIZERS:
-                continue
-            reg = REGULARIZERS.get(name)
-            if builder.family not in reg.applies_to:
-                problems.append((f"{section}.{name}", f"regularizer '{name}' does not apply to model "
-                                 f"'{builder.name}' (it applies to: {', '.join(sorted(reg.applies_to))})", name))
-            elif dataset.kind not in reg.data_kinds:
-                problems.append((f"{section}.{name}", f"regularizer '{name}' does not apply to {dataset.kind} "
-                                 f"data (dataset '{dataset.name}')", name))
+    problems.extend(fit_problems(builder, dataset, {"factors": rs.factors, "always": rs.always}))
 
 
 def _check_arms(study: Study, problems: Problems) -> None:
@@ -291,14 +282,5 @@ def _check_tune(study: Study, problems: Problems) -> None:
 
 
 def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:
-    seen: dict[str, str] = {}
-    for reg in Cell(study, arm, study.seeds[0]).regularizers():
-        for key in reg.model_kwargs():
-            if key not in builder.reg_kwargs:
-                problems.append((f"factors.{reg.name}", f"model '{builder.name}' has no '{key}' knob for "
-                                 f"regularizer '{reg.name}'", key))
-            elif key in seen:
-                problems.append((f"factors.{reg.name}", f"'{reg.name}' and '{seen[key]}' both set the model's "
-                                 f"'{key}'", key))
-            seen[key] = reg.name
+    problems.extend(setting_problems(builder, Cell(study, arm, study.seeds[0]).regularizers(), dict(study.always)))
 

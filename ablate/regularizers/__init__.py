@@ -9,6 +9,6 @@ from ablate.regularizers import (  # noqa: F401
     training,
     transformer,
 )
-from ablate.regularizers.base import REGULARIZERS, Params, Regularizer, TrainState, penalized_parameters
+from ablate.regularizers.base import CHANGES, REGULARIZERS, Context, Params, Regularizer, penalized_parameters
 
-__all__ = ["REGULARIZERS", "Params", "Regularizer", "TrainState", "penalized_parameters"]
+__all__ = ["CHANGES", "REGULARIZERS", "Context", "Params", "Regularizer", "penalized_parameters"]

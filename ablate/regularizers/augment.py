@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from ablate.regularizers.base import REGULARIZERS, Params, Regularizer
+from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
 # columns of the per-image uniform draws
 _OY, _OX, _FLIP, _ANGLE, _SCALE = range(5)
@@ -46,13 +46,13 @@ class Augment(Regularizer):
     name = "augment"
     example = {"crop": 4, "flip": True, "rotation": 15, "zoom": 0.1}
     Params = AugmentParams
-    applies_to = frozenset({"cnn", "transformer"})
     data_kinds = frozenset({"image"})
+    changes = frozenset({"batch"})
     summary = "random crop (padding), horizontal flip, rotation and zoom; batched on the device, seeded"
 
-    def augment(self, x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         p = self.params
-        return augment_batch(x, gen, crop=p.crop, flip=p.flip, rotation=p.rotation, zoom=p.zoom), y
+        return augment_batch(x, ctx.gen, crop=p.crop, flip=p.flip, rotation=p.rotation, zoom=p.zoom), y
 
 
 def augment_batch(

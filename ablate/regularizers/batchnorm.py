@@ -9,7 +9,8 @@ from ablate.regularizers.base import REGULARIZERS, NoParams, Regularizer
 class BatchNorm(Regularizer):
     name = "batchnorm"
     Params = NoParams
-    applies_to = frozenset({"cnn"})
+    applies_to = frozenset({"batchnorm"})
+    changes = frozenset({"model"})
     summary = "BatchNorm after each conv and the hidden FC layer (batch stats in train, running stats in eval)"
 
     def model_kwargs(self) -> dict:

@@ -16,6 +16,8 @@ class Dropout(Regularizer):
     name = "dropout"
     example = {"p": 0.5}
     Params = PParams
+    applies_to = frozenset({"dropout"})
+    changes = frozenset({"model"})
     summary = "inverted dropout before the classifier (CNN) / on residual and feed-forward paths (Transformer)"
 
     def model_kwargs(self) -> dict:
@@ -27,7 +29,8 @@ class SpatialDropout(Regularizer):
     name = "spatial_dropout"
     example = {"p": 0.25}
     Params = PParams
-    applies_to = frozenset({"cnn"})
+    applies_to = frozenset({"spatial_dropout"})
+    changes = frozenset({"model"})
     summary = "drops whole feature maps (channels) after each conv block"
 
     def model_kwargs(self) -> dict:
@@ -43,6 +46,8 @@ class GaussianDropout(Regularizer):
     name = "gaussian_dropout"
     example = {"alpha": 0.25}
     Params = AlphaParams
+    applies_to = frozenset({"gaussian_dropout"})
+    changes = frozenset({"model"})
     summary = "multiplicative Gaussian noise N(1, alpha) on activations at train time, identity at eval"
 
     def model_kwargs(self) -> dict:

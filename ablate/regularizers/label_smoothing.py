@@ -22,6 +22,7 @@ class LabelSmoothingParams(Params):
 class LabelSmoothing(Regularizer):
     name = "label_smoothing"
     Params = LabelSmoothingParams
+    changes = frozenset({"loss"})
     summary = "cross-entropy against smoothed targets (1 - eps on the label, eps/K everywhere), train loss only"
     example = {"epsilon": 0.1}
 

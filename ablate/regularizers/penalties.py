@@ -1,6 +1,6 @@
 """Weight penalties: explicit loss terms (l1, l2, elastic_net) and the optimizer's own weight decay.
 
-All four act on ``penalized_parameters(model)`` only (weights of conv/linear/embedding layers; biases and
+All four act on ``penalized_parameters(model)`` only (``ctx.penalized``, found once per cell) (weights of conv/linear/embedding layers; biases and
 norm parameters excluded), so an L2 arm and a weight-decay arm shrink exactly the same tensors.
 """
 
@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import torch
 from pydantic import Field, model_validator
-from torch import Tensor, nn
+from torch import Tensor
 
-from ablate.regularizers.base import REGULARIZERS, Params, Regularizer, penalized_parameters
-
-
-def _sum_abs(model: nn.Module) -> Tensor:
-    return torch.stack([p.abs().sum() for p in penalized_parameters(model)]).sum()
+from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
 
-def _sum_sq(model: nn.Module) -> Tensor:
-    return torch.stack([p.pow(2).sum() for p in penalized_parameters(model)]).sum()
+def _sum_abs(weights: list[Tensor]) -> Tensor:
+    return torch.stack([p.abs().sum() for p in weights]).sum()
+
+
+def _sum_sq(weights: list[Tensor]) -> Tensor:
+    return torch.stack([p.pow(2).sum() for p in weights]).sum()
 
 
 class LambdaParams(Params):
@@ -30,10 +30,11 @@ class L2(Regularizer):
     name = "l2"
     example = {"lambda": 1.0e-3}
     Params = LambdaParams
+    changes = frozenset({"loss"})
     summary = "explicit L2 penalty lambda/2 * sum(w^2) added to the loss"
 
-    def penalty(self, model: nn.Module) -> Tensor:
-        return 0.5 * self.params.lambda_ * _sum_sq(model)
+    def penalty(self, ctx: Context) -> Tensor:
+        return 0.5 * self.params.lambda_ * _sum_sq(ctx.penalized)
 
 
 @REGULARIZERS.register()
@@ -41,10 +42,11 @@ class L1(Regularizer):
     name = "l1"
     example = {"lambda": 1.0e-5}
     Params = LambdaParams
+    changes = frozenset({"loss"})
     summary = "explicit L1 penalty lambda * sum|w| added to the loss (drives weights to exactly zero-ish)"
 
-    def penalty(self, model: nn.Module) -> Tensor:
-        return self.params.lambda_ * _sum_abs(model)
+    def penalty(self, ctx: Context) -> Tensor:
+        return self.params.lambda_ * _sum_abs(ctx.penalized)
 
 
 class ElasticNetParams(Params):
@@ -57,11 +59,12 @@ class ElasticNet(Regularizer):
     name = "elastic_net"
     example = {"alpha": 1.0e-4, "l1_ratio": 0.5}
     Params = ElasticNetParams
+    changes = frozenset({"loss"})
     summary = "alpha*l1_ratio*sum|w| + alpha*(1-l1_ratio)/2*sum(w^2)"
 
-    def penalty(self, model: nn.Module) -> Tensor:
+    def penalty(self, ctx: Context) -> Tensor:
         a, r = self.params.alpha, self.params.l1_ratio
-        return a * r * _sum_abs(model) + 0.5 * a * (1.0 - r) * _sum_sq(model)
+        return a * r * _sum_abs(ctx.penalized) + 0.5 * a * (1.0 - r) * _sum_sq(ctx.penalized)
 
 
 class WeightDecayParams(Params):
@@ -82,6 +85,7 @@ class WeightDecay(Regularizer):
     name = "weight_decay"
     example = {"lambda": 1.0e-4}
     Params = WeightDecayParams
+    changes = frozenset({"weights"})
     summary = "the optimizer's weight_decay (decoupled for adamw/sgd-style), on the same weights as l2"
 
     def optimizer_kwargs(self) -> dict:

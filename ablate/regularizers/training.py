@@ -10,7 +10,7 @@ import torch
 from pydantic import AliasChoices, Field
 from torch import nn
 
-from ablate.regularizers.base import REGULARIZERS, Params, Regularizer, TrainState
+from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
 
 class EarlyStoppingParams(Params):
@@ -29,27 +29,28 @@ class EarlyStopping(Regularizer):
     name = "early_stopping"
     example = {"patience": 5, "min_delta": 0.001}
     Params = EarlyStoppingParams
+    changes = frozenset({"stop"})
     summary = "stop when val_loss has not improved by min_delta for patience epochs; restore best weights"
 
-    def on_train_start(self, state: TrainState) -> None:
+    def on_train_start(self, ctx: Context) -> None:
         self.best, self.best_epoch, self.best_weights = math.inf, 0, None
 
-    def on_epoch_end(self, state: TrainState) -> bool:
-        loss = state.metrics["val_loss"]
+    def on_epoch_end(self, ctx: Context) -> bool:
+        loss = ctx.metrics["val_loss"]
         if loss < self.best - self.params.min_delta:
-            self.best, self.best_epoch = loss, state.epoch
+            self.best, self.best_epoch = loss, ctx.epoch
             if self.params.restore_best:
-                self.best_weights = copy.deepcopy(state.model.state_dict())
+                self.best_weights = copy.deepcopy(ctx.model.state_dict())
             return False
-        if state.epoch - self.best_epoch >= self.params.patience_epochs:
-            state.stop_reason = f"early stopping: no val_loss gain for {self.params.patience_epochs} epochs"
+        if ctx.epoch - self.best_epoch >= self.params.patience_epochs:
+            ctx.stop_reason = f"early stopping: no val_loss gain for {self.params.patience_epochs} epochs"
             return True
         return False
 
-    def on_train_end(self, state: TrainState) -> None:
+    def on_train_end(self, ctx: Context) -> None:
         if self.best_weights is not None:
-            state.model.load_state_dict(self.best_weights)
-            state.extras["restored_epoch"] = self.best_epoch
+            ctx.model.load_state_dict(self.best_weights)
+            ctx.extras["restored_epoch"] = self.best_epoch
 
 
 class GradClipParams(Params):
@@ -61,11 +62,12 @@ class GradClip(Regularizer):
     name = "grad_clip"
     example = {"max_norm": 1.0}
     Params = GradClipParams
+    changes = frozenset({"weights"})
     summary = "clip the global gradient norm after backward"
 
-    def after_backward(self, model: nn.Module) -> None:
+    def after_backward(self, ctx: Context) -> None:
         # foreach=True keeps this one fused kernel per dtype/device and never syncs the host
-        nn.utils.clip_grad_norm_(model.parameters(), self.params.max_norm, foreach=True)
+        nn.utils.clip_grad_norm_(ctx.model.parameters(), self.params.max_norm, foreach=True)
 
 
 class LRScheduleParams(Params):
@@ -83,20 +85,21 @@ class LRSchedule(Regularizer):
     name = "lr_schedule"
     example = {"kind": "cosine"}
     Params = LRScheduleParams
+    changes = frozenset({"schedule"})
     summary = "reduce_on_plateau (on val_loss) or cosine annealing over the planned epochs, stepped per epoch"
 
-    def on_train_start(self, state: TrainState) -> None:
-        p, opt = self.params, state.optimizer
+    def on_train_start(self, ctx: Context) -> None:
+        p, opt = self.params, ctx.optimizer
         if p.kind == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=state.epochs, eta_min=p.min_lr)
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=ctx.epochs, eta_min=p.min_lr)
         else:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt, mode="min", factor=p.factor, patience=p.patience_epochs, min_lr=p.min_lr
             )
 
-    def on_epoch_end(self, state: TrainState) -> bool:
+    def on_epoch_end(self, ctx: Context) -> bool:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(state.metrics["val_loss"])
+            self.scheduler.step(ctx.metrics["val_loss"])
         else:
             self.scheduler.step()
         return False

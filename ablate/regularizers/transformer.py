@@ -14,7 +14,7 @@ from pydantic import Field
 from torch import Tensor
 
 from ablate.data.text import PAD_ID, UNK_ID
-from ablate.regularizers.base import REGULARIZERS, Params, Regularizer
+from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 from ablate.regularizers.dropout import PParams
 
 
@@ -22,7 +22,8 @@ from ablate.regularizers.dropout import PParams
 class AttentionDropout(Regularizer):
     name = "attention_dropout"
     Params = PParams
-    applies_to = frozenset({"transformer"})
+    applies_to = frozenset({"attention_dropout"})
+    changes = frozenset({"model"})
     summary = "dropout on the attention weights (each query drops some of the keys it attends to)"
     example = {"p": 0.1}
 
@@ -34,7 +35,8 @@ class AttentionDropout(Regularizer):
 class StochasticDepth(Regularizer):
     name = "stochastic_depth"
     Params = PParams
-    applies_to = frozenset({"transformer"})
+    applies_to = frozenset({"stochastic_depth"})
+    changes = frozenset({"model"})
     summary = "drops whole residual branches per sample; block l of L with rate p*l/L (p: the last block's)"
     example = {"p": 0.1}
 
@@ -53,13 +55,13 @@ class WordDropoutParams(Params):
 class WordDropout(Regularizer):
     name = "word_dropout"
     Params = WordDropoutParams
-    applies_to = frozenset({"transformer"})  # the only model that reads text
-    data_kinds = frozenset({"text"})
+    data_kinds = frozenset({"text"})  # any model that reads token ids
+    changes = frozenset({"batch"})
     summary = "drops whole tokens of training texts (to <unk> or out of attention), seeded per cell"
     example = {"p": 0.1}
 
-    def augment(self, x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        return word_dropout(x, gen, self.params.p, self.params.replace), y
+    def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        return word_dropout(x, ctx.gen, self.params.p, self.params.replace), y
 
 
 def word_dropout(x: Tensor, gen: torch.Generator, p: float, replace: str = "unk") -> Tensor:

@@ -12,7 +12,8 @@ from ablate.data import DATASETS
 from ablate.errors import StudyError
 from ablate.metrics import weight_stats
 from ablate.models import MODELS
-from ablate.regularizers import REGULARIZERS, penalized_parameters
+from ablate.regularizers import REGULARIZERS, Context, penalized_parameters
+from ablate.regularizers.applicability import applies
 from ablate.train import build_model, build_optimizer, fit
 from ablate.validate import validate_study
 
@@ -31,8 +32,7 @@ def _study(reg: str, model: str, epochs: int = 1, **train):
 
 def _applies(reg: str, model: str) -> bool:
     r, b = REGULARIZERS.get(reg), MODELS.get(model)
-    kind = DATASETS.get(b.tiny["data"]["name"]).kind
-    return b.family in r.applies_to and kind in r.data_kinds
+    return applies(r, b, DATASETS.get(b.tiny["data"]["name"]).kind)
 
 
 @pytest.mark.parametrize("reg,model", PAIRS)
@@ -72,7 +72,7 @@ def test_penalties_add_exactly_their_formula(reg, expected):
     r = cell.regularizers()[0]
     model, _ = _model_for(cell)
     lam = r.params.lambda_
-    assert torch.allclose(r.penalty(model), expected(model, lam), rtol=1e-6)
+    assert torch.allclose(r.penalty(Context(model)), expected(model, lam), rtol=1e-6)
 
 
 def test_elastic_net_formula():
@@ -81,7 +81,7 @@ def test_elastic_net_formula():
     ps = penalized_parameters(model)
     a, k = r.params.alpha, r.params.l1_ratio
     want = a * k * sum(p.abs().sum() for p in ps) + 0.5 * a * (1 - k) * sum(p.pow(2).sum() for p in ps)
-    assert torch.allclose(r.penalty(model), want, rtol=1e-6)
+    assert torch.allclose(r.penalty(Context(model)), want, rtol=1e-6)
 
 
 def test_penalties_skip_biases_and_norm_parameters():
@@ -141,7 +141,7 @@ def test_grad_clip_bounds_the_gradient_norm():
     model, data = _model_for(cell)
     loss = model(data.x_train[:64].float()).pow(2).sum() * 1e3
     loss.backward()
-    r.after_backward(model)
+    r.after_backward(Context(model))
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
     assert float(norm) <= 1.0 + 1e-4
 

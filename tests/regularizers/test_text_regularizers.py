@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from ablate.data import DATASETS
 from ablate.data.text import PAD_ID, UNK_ID
 from ablate.errors import StudyError
+from ablate.models import MODELS
 from ablate.models.transformer import DropPath, SelfAttention
-from ablate.regularizers import REGULARIZERS
+from ablate.regularizers import REGULARIZERS, Context
+from ablate.regularizers.applicability import applies
 from ablate.regularizers.transformer import word_dropout
 from ablate.train import build_model, fit
 from ablate.validate import validate_study
@@ -50,7 +52,7 @@ def test_word_dropout_hook_leaves_labels_and_input_untouched():
     reg = REGULARIZERS.get("word_dropout")(REGULARIZERS.get("word_dropout").Params(p=0.5))
     x, y = torch.randint(2, 9, (8, 5)), torch.arange(8)
     before = x.clone()
-    x2, y2 = reg.augment(x, y, torch.Generator().manual_seed(0))
+    x2, y2 = reg.augment(Context(torch.nn.Identity(), gen=torch.Generator().manual_seed(0)), x, y)
     assert torch.equal(x, before) and y2 is y and not torch.equal(x2, x)
 
 
@@ -85,8 +87,7 @@ def test_label_smoothing_smooths_the_training_loss_only():
     assert on.history[-1]["fit_loss"] > off.history[-1]["fit_loss"]  # the smoothed target cannot be reached
 
 
-VIT_REGS = [r for r in REGULARIZERS.names()
-            if "transformer" in REGULARIZERS.get(r).applies_to and "image" in REGULARIZERS.get(r).data_kinds]
+VIT_REGS = [r for r in REGULARIZERS.names() if applies(REGULARIZERS.get(r), MODELS.get("transformer"), "image")]
 
 
 @pytest.mark.parametrize("reg", VIT_REGS)
