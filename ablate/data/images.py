@@ -96,6 +96,7 @@ class Digits(Dataset):
     class Params(DataParams):
         name: str = "digits"
         test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="stratified, fixed-seed test split")
+        train_subset: int | None = Field(None, ge=2, description="class-balanced subset of the train pool")
 
     @classmethod
     def load(cls, params: DataParams) -> Data:
@@ -109,7 +110,7 @@ def _load_digits(params: Digits.Params) -> Data:
     y = torch.from_numpy(target).long()
     pool_idx, test_idx = stratified_split(y, params.test_fraction, TEST_SPLIT_SEED)
     names = tuple(str(n) for n in range(10))
-    return _build(params, x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], names)
+    return _build(params, x[pool_idx], y[pool_idx], x[test_idx], y[test_idx], names, params.train_subset)
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
+import torch
 from pydantic import create_model
 from torch import nn
 
@@ -59,6 +60,26 @@ class ModelBuilder:
         """Problems (field, rule, value) this model has with the dataset, found at validation without loading
         it (what the dataset class declares, e.g. `image_size`); build() checks again on the real data."""
         return []
+
+
+def check_forward(model: nn.Module, spec: DataSpec, label: str) -> None:
+    """One eval-mode forward of a blank batch of the data's shape (no batch statistics or random numbers
+    touched), so a library model that cannot take the data fails at build time, saying why, not mid-epoch."""
+    c, (h, w) = spec.in_channels, spec.image_size
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, c, h, w))
+    except Exception as exc:
+        raise AblateError(f"{label} cannot take {c}x{h}x{w} images ({type(exc).__name__}: {exc}); use larger "
+                          f"images (e.g. an image_folder with a bigger image_size), another arch, or what it needs "
+                          f"in model.options (e.g. image_size for a vision transformer)") from exc
+    finally:
+        model.train(was)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, spec.num_classes):
+        raise AblateError(f"{label} does not return (batch, {spec.num_classes}) logits (got "
+                          f"{type(out).__name__}); pass what it needs in model.options")
 
 
 class _FromSignature(type):
