@@ -56,7 +56,7 @@ class Timm(ModelBuilder):
     channels_last = True
     summary = f"any timm model (arch: ...); dropout -> drop_rate, stochastic_depth -> drop_path_rate; needs {EXTRA}"
     tiny = {"model": {"name": "timm", "arch": "test_resnet"},
-            "data": {"name": "digits", "batch_size": 32, "train_subset": 64}}
+            "data": {"name": "digits", "batch_size": 32, "train_subset": 64, "test_fraction": 0.05}}
 
     @classmethod
     def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:

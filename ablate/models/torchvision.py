@@ -152,7 +152,7 @@ class Torchvision(ModelBuilder):
     summary = "any torchvision classification model (arch: resnet18, ...), adapted to the data's classes/channels"
     # the smallest torchvision classifier that takes 8x8 images (resnet18 steps 10x slower on a CPU)
     tiny = {"model": {"name": "torchvision", "arch": "shufflenet_v2_x0_5"},
-            "data": {"name": "digits", "batch_size": 32, "train_subset": 64}}
+            "data": {"name": "digits", "batch_size": 32, "train_subset": 64, "test_fraction": 0.05}}
 
     @classmethod
     def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:
