@@ -5,6 +5,7 @@ from ablate.regularizers import (  # noqa: F401
     batchnorm,
     dropout,
     label_smoothing,
+    mixup,
     penalties,
     training,
     transformer,
