@@ -3,6 +3,7 @@
 from ablate.regularizers import (  # noqa: F401
     augment,
     batchnorm,
+    cutmix,
     dropout,
     label_smoothing,
     mixup,
