@@ -4,6 +4,7 @@ from ablate.regularizers import (  # noqa: F401
     augment,
     batchnorm,
     cutmix,
+    cutout,
     dropout,
     label_smoothing,
     mixup,
