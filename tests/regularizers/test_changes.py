@@ -6,8 +6,10 @@ defined below, standing in for a plugin's model, and the torchvision (and timm) 
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
+import inspect
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +20,7 @@ from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.loop import Loop
 from ablate.models import MODELS
-from ablate.regularizers import CHANGES, REGULARIZERS, Context
+from ablate.regularizers import CHANGES, REGULARIZERS, Context, Regularizer
 from ablate.regularizers.applicability import applies
 from ablate.train import Batches, build_model, build_optimizer
 from ablate.validate import validate_study
@@ -98,7 +100,8 @@ def _run(reg: str, model: str, on: bool, forward: bool) -> Run:
     batches = Batches(data, torch.device("cpu"), channels_last=False)
     x, y = batches.prepare(batches.x["train"][:BATCH]), batches.y["train"][:BATCH]
     torch.manual_seed(1)  # the network itself, in training mode, from one random state, on a batch large enough
-    out = net.train()(torch.cat([x] * 16)).detach() if forward else None  # that some sample meets every mask
+    # that some sample meets every mask; on a copy, so BatchNorm's running statistics stay the step's own
+    out = copy.deepcopy(net).train()(torch.cat([x] * 16)).detach() if forward else None
     ctx = Context(net, build_optimizer(cell, net, regs), data.spec, torch.Generator().manual_seed(cell.seed),
                   epochs=EPOCH_ENDS, steps_per_epoch=1)
     loop = Loop(net, ctx, regs)
@@ -152,3 +155,20 @@ def test_on_changes_what_the_regularizer_claims(reg, model):
     failed = [c for c in changes if not CHECKS[c](on, off)]
     assert not failed, f"'{reg}' on model '{model}' claims to change {failed} ({[CHANGES[c] for c in failed]}), " \
                        f"but on and off agree there"
+
+
+def _first_model(reg: str) -> str:
+    return next(m for r, m in _pairs() if r == reg and m in ("cnn", "transformer", "contract_plugin_mlp"))
+
+
+@pytest.mark.parametrize("reg", REGULARIZERS.names())
+def test_a_regularizer_whose_hooks_do_nothing_fails_its_contract(reg, monkeypatch):
+    """The contract's own power: with every hook it overrides replaced by the base no-op, on equals off."""
+    cls = REGULARIZERS.get(reg)
+    hooks = [h for h, f in vars(Regularizer).items() if inspect.isfunction(f) and not h.startswith("_")]
+    for hook in hooks:
+        if getattr(cls, hook) is not getattr(Regularizer, hook):
+            monkeypatch.setattr(cls, hook, getattr(Regularizer, hook))
+    model = _first_model(reg)
+    on, off = _run(reg, model, True, forward=True), _off(model)
+    assert not any(CHECKS[c](on, off) for c in cls.changes), f"the contract cannot tell a no-op '{reg}' from off"
