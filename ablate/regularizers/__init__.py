@@ -7,6 +7,7 @@ from ablate.regularizers import (  # noqa: F401
     cutout,
     dropout,
     label_smoothing,
+    max_norm,
     mixup,
     penalties,
     training,
