@@ -6,6 +6,7 @@ from ablate.regularizers import (  # noqa: F401
     cutmix,
     cutout,
     dropout,
+    ema,
     label_smoothing,
     max_norm,
     mixup,
