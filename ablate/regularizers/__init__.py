@@ -11,6 +11,7 @@ from ablate.regularizers import (  # noqa: F401
     max_norm,
     mixup,
     penalties,
+    sam,
     training,
     transformer,
 )
