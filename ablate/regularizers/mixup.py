@@ -13,6 +13,8 @@ batch, so the generator advances identically in every arm.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -35,7 +37,7 @@ def log_gamma_sample(gen: torch.Generator, alpha: float, n: int) -> Tensor:
     log_v = v.clamp_min(1e-30).log()
     ok = (v > 0) & (u[:, :-1].clamp_min(1e-30).log() < 0.5 * z * z + d - d * v + d * log_v)
     first = ok.to(torch.uint8).argmax(dim=1, keepdim=True)  # the first accepted proposal (0 if none: ~never)
-    out = (log_v.gather(1, first) + torch.log(torch.tensor(d, device=gen.device))).squeeze(1)
+    out = (log_v.gather(1, first) + math.log(d)).squeeze(1)  # a Python float: no host-to-device copy
     if alpha < 1.0:
         out = out + u[:, -1].clamp_min(1e-30).log() / alpha
     return out
