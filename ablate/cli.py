@@ -182,8 +182,7 @@ def cmd_list(args) -> int:
     from ablate.data import DATASETS
     from ablate.designs import DESIGNS
     from ablate.models import MODELS
-    from ablate.regularizers import REGULARIZERS
-    from ablate.regularizers.applicability import applies_note
+    from ablate.regularizers import REGULARIZERS, applies_note
 
     tables = {"regularizers": REGULARIZERS, "models": MODELS, "datasets": DATASETS, "designs": DESIGNS}
     for title, reg in tables.items():

@@ -15,6 +15,7 @@ from ablate.regularizers import (  # noqa: F401
     training,
     transformer,
 )
+from ablate.regularizers.applicability import applies_note
 from ablate.regularizers.base import CHANGES, REGULARIZERS, Context, Params, Regularizer, penalized_parameters
 
-__all__ = ["CHANGES", "REGULARIZERS", "Context", "Params", "Regularizer", "penalized_parameters"]
+__all__ = ["CHANGES", "REGULARIZERS", "Context", "Params", "Regularizer", "applies_note", "penalized_parameters"]
