@@ -25,6 +25,7 @@ from common import cells, cifar_study, side_by_side, synthetic_cifar  # noqa: E4
 from figures_train import _bare_epochs, _fit_epochs  # noqa: E402
 
 import ablate.train as T  # noqa: E402
+from ablate.loop import Loop  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 TINY = os.environ.get("GPU_CHECK_SIZE") == "tiny" or not CUDA
@@ -58,7 +59,7 @@ def all_hooks(npz: Path) -> None:
     raw = study(npz, "bf16", factors=ALL_HOOKS)
     raw["always"] = {"grad_clip": {"max_norm": 1.0}}
     cell = [c for c in cells(raw) if len(c.active()) == len(ALL_HOOKS) + 1][0]
-    inner, syncs = T._train_epoch, []
+    inner, syncs = Loop.train_epoch, []
 
     def counted(*a, **k):
         with warnings.catch_warnings(record=True) as caught:
@@ -71,11 +72,11 @@ def all_hooks(npz: Path) -> None:
                 syncs.append(sum("synchroniz" in str(w.message) for w in caught))
 
     if CUDA:
-        T._train_epoch = counted
+        Loop.train_epoch = counted
     try:
         sec = statistics.median(_fit_epochs(cell))
     finally:
-        T._train_epoch = inner
+        Loop.train_epoch = inner
     n = len(T.DATASETS.get("npz").load(cell.study.data).y_train)
     sync = f"host syncs per epoch in the step loop: {syncs} (1 = the epoch's loss sum)" if CUDA else "(no CUDA)"
     line(f"all hooks ({cell.arm.name} + grad_clip), bf16: epoch {sec:.3f} s ({n / sec:,.0f} img/s); {sync}")
