@@ -154,6 +154,11 @@ def build_cache(params: ImageFolderParams, target: Path) -> None:
     os.replace(partial, target)
 
 
+def _fingerprint(params: ImageFolderParams) -> str:
+    pool, test = layout(Path(params.path))
+    return fingerprint(params, [f for group in (pool, test or {}) for c in sorted(group) for f in group[c]])
+
+
 @DATASETS.register()
 class ImageFolder(Dataset):
     name = "image_folder"
@@ -162,12 +167,14 @@ class ImageFolder(Dataset):
     summary = "a folder of images, one subfolder per class; decoded once (PIL), resized, cached as uint8"
 
     @classmethod
+    def revision(cls, params: DataParams) -> str:
+        """The folder's fingerprint, so a worker's cache loads an edited folder again."""
+        return _fingerprint(params)  # type: ignore[arg-type]
+
+    @classmethod
     def load(cls, params: DataParams) -> Data:
         p: ImageFolderParams = params  # type: ignore[assignment]
-        path = Path(p.path)
-        pool, test = layout(path)
-        files = [f for group in (pool, test or {}) for c in sorted(group) for f in group[c]]
-        cache = data_root(p.root) / "image_folder" / f"{path.resolve().name}-{fingerprint(p, files)}.npz"
+        cache = data_root(p.root) / "image_folder" / f"{Path(p.path).resolve().name}-{_fingerprint(p)}.npz"
         if not cache.is_file():
             build_cache(p, cache)
         fields = {k: getattr(p, k) for k in ("val_fraction", "batch_size", "split_seed", "train_subset")}

@@ -55,6 +55,17 @@ def test_the_cache_is_reused_until_the_folder_changes(tmp_path):
     assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 31
 
 
+def test_a_workers_cache_loads_an_edited_folder_again(tmp_path):
+    from ablate.cache import WorkerCache
+
+    folder, cache = _write(tmp_path / "pets"), WorkerCache()
+    params = DATASETS.get("image_folder").Params(path=str(folder), root=str(tmp_path / "root"), image_size=8)
+    first = cache.dataset(params)
+    assert cache.dataset(params) is first
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "dog" / "new.png")
+    assert cache.dataset(params) is not first
+
+
 def test_grayscale_images_give_one_channel_and_train_test_folders_are_kept(tmp_path):
     folder = tmp_path / "digits"
     _write(folder / "train", ("a", "b"), 8, mode="L")

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from ablate.cache import WorkerCache
 from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.loop import Loop
@@ -27,6 +28,7 @@ from ablate.validate import validate_study
 
 BATCH = 8
 EPOCH_ENDS = 60  # enough for any example's patience to run out
+CACHE = WorkerCache()  # every run of a model reads the same tiny data
 
 
 @MODELS.register("contract_plugin_mlp", data_kinds={"image"})
@@ -93,11 +95,11 @@ def _run(reg: str, model: str, on: bool, forward: bool) -> Run:
            "train": {"epochs": 3, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0},
            "factors": {reg: dict(REGULARIZERS.get(reg).example)}, "seeds": 1}
     cell = validate_study(raw).cells()[1 if on else 0]
-    data = DATASETS.get(cell.study.data.name).load(cell.study.data)
+    data = CACHE.dataset(cell.study.data)
     regs = cell.regularizers()
     torch.manual_seed(cell.seed)
     net = build_model(cell, data, regs)
-    batches = Batches(data, torch.device("cpu"), channels_last=False)
+    batches = Batches(data, torch.device("cpu"), False, CACHE)
     x, y = batches.prepare(batches.x["train"][:BATCH]), batches.y["train"][:BATCH]
     torch.manual_seed(1)  # the network itself, in training mode, from one random state, on a batch large enough
     # that some sample meets every mask; on a copy, so BatchNorm's running statistics stay the step's own
