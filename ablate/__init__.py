@@ -1,20 +1,40 @@
-"""ablate: regularization ablation studies for deep learning (PyTorch + Optuna + MLflow + statistics)."""
+"""ablate: regularization ablation studies for deep learning (PyTorch + Optuna + MLflow + statistics).
+
+The supported Python API is ``__all__``: load_study, run, analyze, build_report, and register_model,
+register_dataset, register_regularizer for plugins (ablate/api.py says what each takes). Every name is
+loaded lazily: importing ablate must not import torch, MLflow or Optuna.
+"""
 
 __version__ = "0.1.0"
-__all__ = ["load_study", "run_study", "build_report"]
+__all__ = ["load_study", "run", "analyze", "build_report", "register_model", "register_dataset",
+           "register_regularizer"]
+_API = {"load_study", "run", "build_report", "register_model", "register_dataset", "register_regularizer"}
 
 
-def __getattr__(name):  # lazy: importing ablate must not import torch/mlflow/optuna
-    if name == "load_study":
-        from ablate.validate import load_study
+def __getattr__(name):
+    if name in _API:
+        from ablate import api
 
-        return load_study
-    if name == "run_study":
+        return getattr(api, name)
+    if name == "run_study":  # the orchestration entry point under its own name (a Study in, no overrides)
         from ablate.orchestrate import run_study
 
         return run_study
-    if name == "build_report":
-        from ablate.report import build_report
+    if name == "analyze":
+        return _analyze()
+    raise AttributeError(f"module 'ablate' has no attribute '{name}'")
 
-        return build_report
-    raise AttributeError(name)
+
+def _analyze():
+    try:
+        from ablate.report.analyze import analyze
+    except ModuleNotFoundError as e:
+        if not (e.name or "").endswith("report.analyze"):
+            raise
+
+        def analyze(*args, **kwargs):
+            from ablate.errors import AblateError
+
+            raise AblateError("analyze (the report's statistics for a results table, without training) "
+                              "is not in this version of ablate")
+    return analyze

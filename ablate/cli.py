@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def plugin(sp):
+        sp.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="a Python file or module that registers models, datasets or regularizers (runs "
+                        "its code; beside the study's own `plugins:`); repeatable")
+
     def stores(sp, storage=True):
         sp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                         "sqlite:///mlflow.db)")
@@ -39,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N); 0 "
                    "runs no cell here: it prepares the stores, waits for `ablate worker`s elsewhere, reports")
     stores(r)
+    plugin(r)
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
     r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
     r.add_argument("--fresh", action="store_true", help="the study file changed (or its MLflow store was lost): set the old runs aside "
@@ -48,18 +54,22 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check study files; print arms and cell counts; touch no store")
     v.add_argument("study", nargs="+")
+    plugin(v)
 
     rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
     rep.add_argument("study", help="a study YAML file or a study name")
     stores(rep, storage=False)
+    plugin(rep)
     rep.add_argument("--reports-dir", default="reports")
 
     ls = sub.add_parser("list", help="list registered regularizers, models, datasets and designs")
     ls.add_argument("what", nargs="?", choices=["regularizers", "models", "datasets", "designs"])
+    plugin(ls)
 
     w = sub.add_parser("worker", help="join a running study from this machine (runs waiting cells)")
     w.add_argument("study", help="the same study YAML file the study was started with")
     stores(w)
+    plugin(w)
     w.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
                    "start the study, if it has not yet (default 120)")
@@ -114,7 +124,7 @@ def cmd_validate(args) -> int:
     code = 0
     for path in args.study:
         try:
-            study = load_study(path)
+            study = load_study(path, plugins=args.plugin)
         except AblateError as e:
             print(str(e), file=sys.stderr)
             code = 2
@@ -144,7 +154,7 @@ def cmd_run(args) -> int:
     from ablate.orchestrate import run_study
     from ablate.validate import load_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, plugins=args.plugin)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
                   study_text=Path(args.study).read_text(encoding="utf-8"), fresh=args.fresh,
@@ -158,12 +168,12 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _study_name(given: str) -> str:
+def _study_name(given: str, plugins: list[str] = ()) -> str:
     """A study YAML file's study name, or the name itself."""
     if given.endswith((".yaml", ".yml")) or Path(given).is_file():
         from ablate.validate import load_study
 
-        return load_study(given).name
+        return load_study(given, plugins=plugins).name
     return given
 
 
@@ -172,7 +182,7 @@ def cmd_report(args) -> int:
     from ablate.report import build_report
     from ablate.tracking import resolve_uri
 
-    name = _study_name(args.study)
+    name = _study_name(args.study, args.plugin)
     out = build_report(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name))
     print(f"report: {out}")
     return 0
@@ -182,8 +192,11 @@ def cmd_list(args) -> int:
     from ablate.data import DATASETS
     from ablate.designs import DESIGNS
     from ablate.models import MODELS
+    from ablate.plugins import load_entry_points, study_plugins
     from ablate.regularizers import REGULARIZERS, applies_note
 
+    load_entry_points()
+    study_plugins((), "<command line>", args.plugin)
     tables = {"regularizers": REGULARIZERS, "models": MODELS, "datasets": DATASETS, "designs": DESIGNS}
     for title, reg in tables.items():
         if args.what and args.what != title:
@@ -202,7 +215,7 @@ def cmd_worker(args) -> int:
     from ablate.orchestrate import work
     from ablate.validate import load_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, plugins=args.plugin)
     n = work(study, storage=args.storage, tracking_uri=args.tracking_uri, threads=args.threads,
              wait_seconds=args.wait_seconds, study_path=args.study)
     print(f"worker ran {n} cell(s) of '{study.name}'")

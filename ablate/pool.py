@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,11 +59,33 @@ class _Origin:
     environ: dict[str, str]
 
 
-def _worker_main(study: Study, storage_url: str, tracking_uri: str, parent_id: str, threads: int, events,
+def _ship(study: Study) -> tuple:
+    """The study as bytes beside its plugins: a child unpickles it only once it has loaded them, since the
+    study refers to classes a plugin defines and a fork-server or spawned child starts with none of them."""
+    return study.plugins, pickle.dumps(study)
+
+
+def _unship(shipped: tuple) -> Study:
+    from ablate import plugins
+
+    plugins.load_entry_points()
+    for plugin in shipped[0]:
+        plugins.load(plugin)  # from the bytes hashed in the parent: an edit since then is an error
+    return pickle.loads(shipped[1])
+
+
+def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id: str, threads: int, events,
                  origin: _Origin) -> None:
     os.chdir(origin.cwd)
     os.environ.clear()
     os.environ.update(origin.environ)
+    from ablate.errors import AblateError
+
+    try:
+        study = _unship(shipped)
+    except AblateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        _exit_now(2, events)
     import torch
 
     from ablate import worker
@@ -125,16 +149,66 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="ablate-parent-watch", daemon=True).start()
 
 
+@contextmanager
+def _main_hidden():
+    """Start workers without multiprocessing running the parent's __main__ again in each of them: a script
+    or notebook that calls ablate.run without an `if __name__ == "__main__":` guard would otherwise run
+    again in every worker and start workers of its own. The workers' code lives in ablate.pool and the
+    study's in its plugins, so a worker needs nothing from __main__."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__} if main else {}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+def _refuse_main_code(study: Study) -> None:
+    """Worker processes cannot import what a notebook or script defined itself: say so before starting them."""
+    from ablate.errors import AblateError
+
+    found = [f"{kind} '{name}'" for kind, name, module in study_code(study) if module in ("__main__", "__mp_main__")]
+    if found:
+        raise AblateError(f"{', '.join(found)} {'is' if len(found) == 1 else 'are'} defined in the running script "
+                          "or notebook (__main__), which worker processes cannot import: move the code to a "
+                          "plugin file and list it in the study's `plugins:` (or pass plugins=[...]), or run "
+                          "with one worker")
+
+
+def study_code(study: Study) -> list[tuple[str, str, str]]:
+    """(kind, registered name, defining module) of the model, dataset and regularizers a study uses."""
+    from ablate.data import DATASETS
+    from ablate.models import MODELS
+    from ablate.regularizers import REGULARIZERS
+
+    out = [("model", study.model.name, _origin_module(MODELS.get(study.model.name))),
+           ("dataset", study.data.name, _origin_module(DATASETS.get(study.data.name)))]
+    names = [f.name for f in study.factors] + [n for n, _ in study.always]
+    return out + [("regularizer", n, _origin_module(REGULARIZERS.get(n))) for n in names]
+
+
+def _origin_module(obj) -> str:
+    return getattr(getattr(obj, "fn", obj), "__module__", "")
+
+
 def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, workers: int, progress) -> int:
     """Run `workers` local worker processes to the end of the study; returns the cells they ran."""
     ctx = worker_context(workers)
     events = ctx.Queue()
     threads = threads_per_worker(workers)
     origin = _Origin(os.getpid(), os.getcwd(), dict(os.environ))
-    procs = [ctx.Process(target=_worker_main, args=(study, storage_url, uri, parent_id, threads, events, origin),
+    _refuse_main_code(study)
+    shipped = _ship(study)
+    procs = [ctx.Process(target=_worker_main, args=(shipped, storage_url, uri, parent_id, threads, events, origin),
                          name=f"ablate-worker-{i}") for i in range(workers)]
-    for p in procs:
-        p.start()
+    with _main_hidden():
+        for p in procs:
+            p.start()
     ran = 0
     try:
         while any(p.is_alive() for p in procs) or not events.empty():

@@ -123,6 +123,15 @@ class RawStudy(StrictModel):
     design: DesignRef = DesignRef()
     seeds: int | list[int] = 3
     tune: TuneSpec | None = None
+    plugins: tuple[str, ...] = Field((), max_length=32, description="Python files (relative to the study "
+                                     "file) or module names that register models, datasets, regularizers")
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugin_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s.strip() or len(s) > 1000 for s in v):
+            raise ValueError("each plugin is a non-empty path or module name (at most 1000 characters)")
+        return v
 
     @field_validator("seeds")
     @classmethod

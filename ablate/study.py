@@ -15,6 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from ablate.models import MODELS
+from ablate.plugins import Plugin
 from ablate.regularizers import REGULARIZERS, Regularizer
 from ablate.spec import MetricSpec, TrainParams, TuneSpec
 
@@ -132,6 +133,7 @@ class Study:
     # (ablate.tuning.apply_tuned) keeps it, so its cells stay under the file's identity
     study_hash: str = ""
     tuned: tuple[tuple[str, float], ...] = ()  # frozen tune-phase values substituted into this study
+    plugins: tuple[Plugin, ...] = ()  # the user code it runs (ablate/plugins.py); their content is hashed
 
     @property
     def model_family(self) -> str:
@@ -149,7 +151,7 @@ class Study:
 
     def canonical(self) -> dict:
         """Everything that defines the results (not the description or where they are stored)."""
-        return {
+        out = {
             "name": self.name,
             "model": self.model.model_dump(mode="json"),
             "data": self.data.model_dump(mode="json"),
@@ -162,6 +164,9 @@ class Study:
             "seeds": list(self.seeds),
             "tune": self.tune.model_dump(mode="json") if isinstance(self.tune, BaseModel) else self.tune,
         }
+        if self.plugins:  # only then: a study without plugins keeps the hash it always had
+            out["plugins"] = [p.canonical() for p in self.plugins]
+        return out
 
 
 def content_hash(canonical: dict) -> str:

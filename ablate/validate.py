@@ -9,6 +9,7 @@ first, and names the field path, the rule and the value given. The study's hash 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ablate.data import DATASETS
 from ablate.designs import DESIGNS
 from ablate.errors import Problems, StudyError, UnknownName
 from ablate.models import MODELS
+from ablate.plugins import study_plugins
 from ablate.regularizers import REGULARIZERS
 from ablate.regularizers.applicability import fit_problems, setting_problems
 from ablate.spec import DesignRef, RawStudy, problems_from
@@ -28,17 +30,20 @@ from ablate.yamlio import read_yaml
 MAX_CELLS = 10_000
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file; raises StudyError naming every problem found."""
+def load_study(path: str | Path, plugins: Sequence[str] = ()) -> Study:
+    """Read and validate a study file; raises StudyError naming every problem found. `plugins` are loaded
+    beside the file's own `plugins:` (paths relative to the working directory)."""
     path = Path(path)
-    return validate_study(read_yaml(path), source=str(path))
+    return validate_study(read_yaml(path), source=str(path), plugins=plugins)
 
 
-def validate_study(raw: object, source: str = "<study>") -> Study:
-    """A parsed study file -> a Study, or a StudyError listing every problem (file, field path, rule, value)."""
+def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = ()) -> Study:
+    """A parsed study file -> a Study, or a StudyError listing every problem (file, field path, rule, value).
+    Its plugins load first (the names they register are resolved below)."""
     problems: Problems = []
     if not isinstance(raw, dict):
         raise StudyError(source, [("", "a study must be a YAML mapping (key: value lines)", raw)])
+    loaded = study_plugins(raw.get("plugins", ()), source, plugins)
     try:
         rs = RawStudy.model_validate(raw)
     except ValidationError as e:
@@ -65,7 +70,7 @@ def validate_study(raw: object, source: str = "<study>") -> Study:
     seeds = tuple(range(rs.seeds)) if isinstance(rs.seeds, int) else tuple(rs.seeds)
     study = Study(name=rs.name, description=rs.description, model=model, data=data, train=rs.train,
                   metric=rs.metric, factors=tuple(factors.values()), always=always, design=design,
-                  seeds=seeds, tune=rs.tune, source=source)
+                  seeds=seeds, tune=rs.tune, source=source, plugins=loaded)
     study = dataclasses.replace(study, study_hash=content_hash(study.canonical()))
     _check_arms(study, problems)
     if study.tune is not None:

@@ -82,6 +82,18 @@ def check_forward(model: nn.Module, spec: DataSpec, label: str) -> None:
                           f"{type(out).__name__}); pass what it needs in model.options")
 
 
+class SignatureParams(ModelParams):
+    """A builder function's params: a class made from its signature, importable by no name, so it pickles
+    as (model name, values) and is rebuilt from the registry (a worker process loads plugins first)."""
+
+    def __reduce__(self):
+        return _signature_params, (self.name, self.model_dump())
+
+
+def _signature_params(name: str, values: dict) -> ModelParams:
+    return MODELS.get(name).Params.model_validate(values)
+
+
 class _FromSignature(type):
     """A function builder's params and knobs, split from its signature on first use: by then every
     regularizer (a plugin's too) has declared its knobs, whatever order things were registered in."""
@@ -108,7 +120,7 @@ class FunctionBuilder(ModelBuilder, metaclass=_FromSignature):
                                ... if p.default is inspect.Parameter.empty else p.default)
                       for p in params if p.name not in knobs}
             fields["name"] = (str, cls.name)
-            model = create_model(f"{cls.name}_params", __base__=ModelParams, **fields)  # type: ignore[call-overload]
+            model = create_model(f"{cls.name}_params", __base__=SignatureParams, **fields)  # type: ignore[call-overload]
             cls._parts = (model, knobs)
         return cls._parts
 
