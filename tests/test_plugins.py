@@ -291,3 +291,12 @@ def test_the_hash_does_not_depend_on_where_the_checkout_lives(plugged, tmp_path)
 def test_plugin_paths_are_checked_by_the_shape_too(tiny_raw):
     with pytest.raises(StudyError, match="plugins"):
         validate_study({**tiny_raw, "plugins": [""]})
+
+
+def test_a_plugin_file_imports_a_helper_module_beside_it(tmp_path, tiny_raw):
+    tag = f"h{next(_ids)}_{os.getpid()}"
+    (tmp_path / f"{tag}_helper.py").write_text("HIDDEN = 5\n")
+    (tmp_path / "p.py").write_text(plugin_source(tag).replace("hidden: int = 8", "hidden: int = HIDDEN")
+                                   .replace("import ablate\n", f"import ablate\nfrom {tag}_helper import HIDDEN\n", 1))
+    study = validate_study(study_with(tag, plugins=["p.py"]), source=str(tmp_path / "study.yaml"))
+    assert study.model.hidden == 5

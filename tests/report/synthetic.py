@@ -47,6 +47,10 @@ class SyntheticStudy:
     killed_then_finished: tuple[str, int] | None = None
     description: str = "A synthetic study for tests"
     arms: list[str] | None = None  # default: every combination of factors (full factorial)
+    # the penalized layers each arm's network has (a real model's names; default conv1 and fc in every arm)
+    layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    failed_epochs: int = 2  # epochs a failed cell logged before failing (0: it failed before any epoch)
+    model: str = "cnn"
 
     def arm_list(self) -> list[tuple[str, dict[str, bool]]]:
         if self.arms is not None:
@@ -70,7 +74,7 @@ def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str,
     record = ParentRecord(
         study=spec.name, study_hash="abc123def456", description=spec.description, design=spec.design,
         metric="test_acc", direction="maximize", arms=tuple(a for a, _ in arms), factors=tuple(spec.factors),
-        seeds=tuple(spec.seeds), model="cnn", dataset="digits", precision="fp32", git_commit="0123456789abcdef",
+        seeds=tuple(spec.seeds), model=spec.model, dataset="digits", precision="fp32", git_commit="0123456789abcdef",
         versions={"torch": "2.14.1", "mlflow": "3.17.2"}, machine="test-host (2 cores, cpu)",
         created="2026-01-01T00:00:00", design_record=design_record(spec.design, spec.factors),
     )
@@ -107,7 +111,8 @@ def _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason=None) -
     shift = sum(spec.effects.get(f, 0.0) for f in spec.factors if on[f])
     params = [Param("seed", str(seed)), Param("train.epochs", str(spec.epochs)), Param("model.width", "8")]
     params += [Param(f"reg.{f}.strength", "0.1") for f in spec.factors if on[f]]
-    epochs = spec.epochs if status == "FINISHED" else 2
+    epochs = spec.epochs if status == "FINISHED" else spec.failed_epochs
+    layers = spec.layers.get(arm, ("conv1.weight", "fc.weight"))
     ts = int(time.time() * 1000)
     metrics = []
     l2_on = on.get("l2", False)
@@ -122,8 +127,7 @@ def _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason=None) -
             "val_acc": 1 - val_loss / 3,
             "l1_norm": 40 * l2,
             "l2_norm": l2,
-            "norm/conv1.weight": l2 / 2,
-            "norm/fc.weight": l2 / 3,
+            **{f"norm/{layer}": l2 / (2 + i) for i, layer in enumerate(layers)},
             "sparsity": 0.01 * e,
             "lr": 1e-3,
             "epoch_seconds": 0.5,
@@ -147,7 +151,7 @@ def _write_cell(client, exp_id, pid, spec, arm, on, seed, status, reason=None) -
         weights = {
             "edges": edges.tolist(),
             "counts": counts.tolist(),
-            "layers": {"conv1.weight": {"edges": edges.tolist(), "counts": counts.tolist()}},
+            "layers": {layers[0]: {"edges": edges.tolist(), "counts": counts.tolist()}},
         }
         client.log_dict(rid, weights, "weights.json")
     client.log_batch(rid, metrics=metrics, params=params)

@@ -5,6 +5,7 @@ layers a regularizer shrinks. One function per figure, with the shared arm color
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from ablate.records import LAYER_NORM_METRIC
@@ -117,8 +118,11 @@ def weight_distribution(results: Results) -> Figure:
         return fig
 
 
-def _natural(name: str) -> list:
-    return [int(p) if p.isdigit() else p for p in name.replace("[", ".").replace("]", "").split(".")]
+def _natural(name: str) -> list[tuple[int, int, str]]:
+    """Sort key: numbers by value, words alphabetically, a number before a word at the same depth (a key of
+    bare ints and strs would compare 1 with 'weight' once one arm names a layer `fc.weight`, another `fc.1`)."""
+    parts = name.replace("[", ".").replace("]", "").split(".")
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts]
 
 
 def aligned_layer_names(names: list[str]) -> dict[str, str]:
@@ -126,7 +130,8 @@ def aligned_layer_names(names: list[str]) -> dict[str, str]:
 
     Sequential indices shift when an arm inserts BatchNorm or dropout layers, so the same conv layer is
     `features.0` in one arm and `features.1` in another; ranking the index within its container (per run)
-    names it by position instead.
+    names it by position instead. A container with one such layer drops the index: a head that dropout
+    wraps (`fc.1.weight`, after the Dropout) is the `fc.weight` of the arms without it.
     """
     groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
     out = {}
@@ -140,22 +145,34 @@ def aligned_layer_names(names: list[str]) -> dict[str, str]:
         groups.setdefault(key, []).append((int(parts[index]), name))
     for (prefix, suffix), members in groups.items():
         for rank, (_, name) in enumerate(sorted(members), start=1):
-            out[name] = f"{prefix}[{rank}]" + (f".{suffix}" if suffix else "")
+            position = f"[{rank}]" if len(members) > 1 or not prefix else ""
+            out[name] = f"{prefix}{position}" + (f".{suffix}" if suffix else "")
     return out
 
 
-def layer_norm_heatmap(results: Results) -> Figure:
-    """Final per-layer L2 norm per arm, relative to the baseline: which layers a regularizer shrinks."""
+def layer_norm_table(results: Results) -> pd.DataFrame:
+    """arm x layer: the final per-layer L2 norm, mean over the arm's finished seeds, layers by aligned name;
+    NaN where an arm's network has no such layer (arms of different architectures share no columns)."""
     h = results.history
-    rows = h[h["metric"].str.startswith(LAYER_NORM_METRIC) & h["run_id"].isin(results.finished["run_id"])]
+    if h.empty:  # no cell logged an epoch (all failed first): the column is not even text
+        return pd.DataFrame()
+    rows = h[h["metric"].astype(str).str.startswith(LAYER_NORM_METRIC) & h["run_id"].isin(results.finished["run_id"])]
     if rows.empty:
-        return empty("Per-layer weight norms", "no per-layer norms (norm/<layer>) were logged")
+        return pd.DataFrame()
     last = rows.sort_values("epoch").groupby(["run_id", "metric"]).tail(1).copy()
     last["metric"] = last.groupby("run_id")["metric"].transform(lambda m: m.map(aligned_layer_names(list(m))))
     table = last.groupby(["arm", "metric"])["value"].mean().unstack("metric")
     table = table.loc[[a for a in results.arm_order if a in table.index]]
-    table = table[sorted(table.columns, key=_natural)]
-    relative = "baseline" in table.index
+    return table[sorted(table.columns, key=_natural)]
+
+
+def layer_norm_heatmap(results: Results) -> Figure:
+    """Final per-layer L2 norm per arm, relative to the baseline: which layers a regularizer shrinks."""
+    table = layer_norm_table(results)
+    if table.empty:
+        return empty("Per-layer weight norms", "no per-layer norms (norm/<layer>) were logged by a finished cell")
+    # relative to the baseline only where it has every layer some arm has: else ratios would hide arms
+    relative = "baseline" in table.index and bool(table.loc["baseline"].notna().all())
     shown = table / table.loc["baseline"] if relative else table
     with style():
         fig = Figure(
@@ -163,13 +180,19 @@ def layer_norm_heatmap(results: Results) -> Figure:
         )
         ax = fig.subplots()
         values = shown.to_numpy(dtype=float)
+        missing = ~np.isfinite(values) | (values <= 0)  # the arm's network lacks the layer
+        values = np.where(missing, np.nan, values)
+        ax.set_facecolor("#eeeeee")  # missing cells are NaN: drawn as the background
         if relative:
-            spread = max(float(np.nanmax(np.abs(np.log2(values)))), 0.05)
+            spread = max(float(np.nanmax(np.abs(np.log2(values)), initial=0.0)), 0.05)
             image = ax.imshow(np.log2(values), cmap="PuOr_r", vmin=-spread, vmax=spread, aspect="auto")
         else:
             image = ax.imshow(values, cmap="viridis", aspect="auto")
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
+                if missing[i, j]:
+                    ax.text(j, i, "—", ha="center", va="center", fontsize=7, color="#777777")
+                    continue
                 shade = abs(np.log2(values[i, j])) / spread if relative else 0.0
                 ax.text(
                     j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=text_on(shade)
@@ -179,7 +202,8 @@ def layer_norm_heatmap(results: Results) -> Figure:
         ax.grid(False)
         fig.colorbar(image, ax=ax, label="log2(norm / baseline norm)" if relative else "L2 norm")
         fig.suptitle(
-            "Final per-layer L2 norm" + (" relative to the baseline (1.00 = same)" if relative else ""),
+            "Final per-layer L2 norm" + (" relative to the baseline (1.00 = same)" if relative else "")
+            + ("\n— : the arm's network has no such layer" if missing.any() else ""),
             fontsize=10,
         )
         return fig

@@ -10,6 +10,7 @@ def overview_section(results: Results) -> Section:
     """What was compared, on what, with how many seeds: the frame for every number below."""
     s = results.study
     facts = [
+        ("Results", nothing_finished(results)),
         ("Description", s.description),
         ("Model", s.model),
         ("Dataset", s.dataset),
@@ -23,3 +24,13 @@ def overview_section(results: Results) -> Section:
     return Section(
         "overview", "Study", "_facts.html", {"facts": [(k, v) for k, v in facts if v], "versions": []}
     )
+
+
+def nothing_finished(results: Results) -> str:
+    """Said first when no cell finished: every table and figure below is empty for that reason, not a bug."""
+    if len(results.finished):
+        return ""
+    if not len(results.ablation):
+        return "none yet: no cell of this study has run (start it with `ablate run`)"
+    return (f"none: no cell finished ({len(results.failed)} failed or did not finish), so there is nothing to "
+            "compare; the failed cells and their reasons are listed below")
