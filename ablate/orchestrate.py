@@ -37,7 +37,8 @@ class RunSummary:
 
 def run_study(study: Study, storage: str | None = None, tracking_uri: str | None = None, workers: int = 1,
               report: bool = True, reports_dir: str | Path = "reports", quiet: bool = False,
-              study_text: str | None = None, fresh: bool = False, retry_failed: bool = False) -> RunSummary:
+              study_text: str | None = None, fresh: bool = False, retry_failed: bool = False,
+              overrides: tuple[str, ...] = ()) -> RunSummary:
     from ablate import pool, worker
     from ablate.scheduler import cells
     from ablate.scheduler import storage as st
@@ -47,7 +48,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     storage_url = st.resolve_storage(storage)
     ostorage = st.open_storage(storage_url)
     _guard_changes(study, tracker, ostorage, fresh)
-    parent_id = tracker.start_parent(study, study_text)  # creates the MLflow store once, here
+    parent_id = tracker.start_parent(study, study_text, overrides)  # creates the MLflow store once, here
     ostudy = st.open_study(study, ostorage)
     st.record_hash(ostudy, study)
     cache = _cache() if workers == 1 or study.tune is not None else None  # tune and cells here share it
@@ -59,7 +60,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
               file=sys.stderr)
     plan = cells.enqueue_cells(ostudy, study, retry_failed=retry_failed)
     cells.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
-    progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet)
+    progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet, metric=study.metric.name)
     with progress:
         if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
             ran = worker.run_cells(study, ostudy, tracker, parent_id, emit=progress.event, work=workers == 1,
@@ -70,7 +71,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     finished, failed = cells.outcomes(ostudy, study)
     summary = RunSummary(len(study.cells()), len(finished), failed, ran, None, parent_id)
     if summary.finished + len(summary.failed) == summary.total:
-        tracker.finish(parent_id, "FINISHED")
+        tracker.finish_study(parent_id)
     if report:
         from ablate.report import build_report
 
@@ -99,7 +100,8 @@ def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = Tr
     frozen = tracker.tuned(parent_id)
     if frozen is None:
         tstudy = tune.open_tune_study(study, ostorage)
-        progress = Progress(study.tune.trials, tune.tune_counted(tstudy), quiet=quiet, label="tune")
+        progress = Progress(study.tune.trials, tune.tune_counted(tstudy), quiet=quiet, label="tune",
+                            metric=study.tune.metric)
         with progress:
             frozen = worker.run_tune(study, ostorage, tracker, parent_id, emit=progress.event, cache=cache)
         tracker.record_tuned(parent_id, frozen, tune.tune_summary(study, ostorage))

@@ -9,6 +9,7 @@ of each name. Nothing here imports torch, MLflow or Optuna.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,10 @@ class Tag:
     CHANNELS_LAST = "ablate.channels_last"
     COMPILE = "ablate.compile"
     TORCH_THREADS = "ablate.torch_threads"
+    CHECKPOINT = "ablate.checkpoint"  # which weights checkpoint/ holds: "best, epoch 7" | "last, epoch 12"
+    OVERRIDES = "ablate.overrides"  # the command-line overrides the effective study was made with
+    NOTE = "mlflow.note.content"  # the description the MLflow UI shows (experiment, parent, cells)
+    EXPERIMENT_KIND = "mlflow.experimentKind"  # the MLflow UI opens a training experiment on its runs
     TRIAL_NUMBER = "optuna.trial_number"
     GIT_COMMIT = "git.commit"
     PARENT_RUN_ID = "mlflow.parentRunId"
@@ -292,9 +297,13 @@ class StudyRecords:
 # Cell metrics logged once at the end (step = last epoch): not curves, so no history is read for them.
 FINAL_METRICS = ("test_acc", "test_loss", "best_val_acc", "best_epoch", "stopped_epoch", "ece")
 LAYER_NORM_METRIC = "norm/"  # + layer name: a cell's per-layer L2 norm, per epoch
-WEIGHTS_ARTIFACT = "weights.json"
-TUNE_HISTORY_ARTIFACT = "tune/history.json"
-TUNE_IMPORTANCES_ARTIFACT = "tune/importances.json"
-STUDY_ARTIFACT = "study.yaml"
-RESOLVED_STUDY_ARTIFACT = "resolved_study.json"
-REPORT_ARTIFACT_DIR = "report"
+WEIGHTS_ARTIFACT, CONFIG_ARTIFACT = "weights.json", "config.json"
+CHECKPOINT_STATE, CHECKPOINT_MODEL = "checkpoint/state_dict.pt", "checkpoint/model.json"
+TUNE_HISTORY_ARTIFACT, TUNE_IMPORTANCES_ARTIFACT = "tune/history.json", "tune/importances.json"
+STUDY_ARTIFACT, RESOLVED_STUDY_ARTIFACT, REPORT_ARTIFACT_DIR = "study.yaml", "resolved_study.json", "report"
+TRAINING_EXPERIMENT = "custom_model_development"  # Tag.EXPERIMENT_KIND's value (the UI's enum)
+
+
+def summary_metric(metric: str, kind: str, arm: str) -> str:
+    """A parent metric per arm, `test_acc_mean/dropout l2`: MLflow names allow no `+` or `=`."""
+    return f"{metric}_{kind}/" + re.sub(r"[^\w./ :-]", "_", arm.replace("+", " ").replace("=", ":"))

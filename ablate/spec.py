@@ -31,6 +31,9 @@ class TrainParams(StrictModel):
     eval_batch_size: int = Field(1024, ge=1, le=1_000_000)
     compile: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint: Literal["best", "last", "none"] | None = Field(
+        None, description="weights stored on each cell's run (ablate/artifacts.py): best (lowest val_loss "
+        "epoch), last, none; unset: the weights tested (best where early stopping restores it, else last)")
 
 
 class MetricSpec(StrictModel):

@@ -19,6 +19,8 @@ from ablate.plugins import Plugin
 from ablate.regularizers import REGULARIZERS, Regularizer
 from ablate.spec import MetricSpec, TrainParams, TuneSpec
 
+NON_DEFINING_TRAIN = {"checkpoint"}  # what is kept of a cell, not how it trains: outside the hash
+
 
 @dataclass(frozen=True)
 class Factor:
@@ -155,7 +157,7 @@ class Study:
             "name": self.name,
             "model": self.model.model_dump(mode="json"),
             "data": self.data.model_dump(mode="json"),
-            "train": self.train.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json", exclude=NON_DEFINING_TRAIN),
             "metric": {"name": self.metric.name, "direction": self.metric.resolved_direction},
             "factors": {f.name: [None if p is None else p.model_dump(mode="json", by_alias=True) for p in f.levels]
                         for f in self.factors},

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ablate.artifacts import Keeper, log_dataset
 from ablate.cache import WorkerCache
 from ablate.data import Data
 from ablate.errors import CellFailed
@@ -111,6 +112,7 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     device = device or resolve_device(study.train.device)
     torch.manual_seed(cell.seed)
     data = cache.dataset(study.data)
+    log_dataset(logger, study.data, data)
     regs = cell.regularizers()
     builder = MODELS.get(study.model.name)
     cl = study.train.channels_last
@@ -134,6 +136,7 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     probe = probe.to(device)
     loop.call("on_train_start")
     history: list[dict[str, float]] = []
+    keeper = Keeper(study.train.checkpoint)
     for epoch in range(1, study.train.epochs + 1):
         t0 = time.perf_counter()
         if epoch > 1:
@@ -152,6 +155,7 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
             torch.cuda.synchronize()
         m["epoch_seconds"] = time.perf_counter() - t0
         history.append(m)
+        keeper.observe(epoch, m, model)
         logger.log_epoch(epoch, m)
         if on_epoch:
             on_epoch(epoch, study.train.epochs)
@@ -159,9 +163,11 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
             on_metrics(epoch, m)
         if stop:
             break
+    keeper.before_restore(model)
     loop.call("on_train_end")
     final = _final_metrics(net, batches, history, ctx, study.train.eval_batch_size, amp)
-    logger.log_final(final, {"weights.json": weight_histogram(model)})
+    saved = keeper.outputs(cell, model, data.spec, ctx.extras.get("restored_epoch"))
+    logger.log_final(final, {"weights.json": weight_histogram(model), **saved})
     return FitResult(final, history, ctx.stop_reason)
 
 

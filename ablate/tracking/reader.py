@@ -20,6 +20,7 @@ from ablate.records import (
     Tag,
 )
 from ablate.tracking.client import artifact_json, cell_of, search_all
+from ablate.tracking.summary import log_arm_summary
 
 
 def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
@@ -61,8 +62,33 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
                         weights=weights, tune_summary=tune, tracking_uri=tracking_uri)
 
 
+def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] | None:
+    """The study's parent run (the newest, as read_study takes it) and its status; None when absent."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return None
+    parents = search_all(client, [experiment.experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'")
+    if not parents:
+        return None
+    run = max(parents, key=lambda r: r.info.start_time or 0)
+    return ParentRecord.from_mlflow(run.info.run_id, run.data.tags, run.data.params), run.info.status
+
+
+def studies(tracking_uri: str) -> list[tuple[str, str]]:
+    """(study name, experiment id) of every experiment in the store that holds an ablate parent run."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    out = []
+    for exp in client.search_experiments():
+        if client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'", max_results=1):
+            out.append((exp.name, exp.experiment_id))
+    return out
+
+
 def log_report(tracking_uri: str, parent_run_id: str, files: list[Path]) -> None:
-    """Attach the report to the study's parent run, so the MLflow UI links straight to it."""
+    """Attach the report to the study's parent run, so the MLflow UI links straight to it, and refresh the
+    parent's per-arm summary metrics (a report may follow cells that `ablate worker`s finished later)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     for path in files:
         client.log_artifact(parent_run_id, str(path), artifact_path=REPORT_ARTIFACT_DIR)
+    log_arm_summary(client, parent_run_id)

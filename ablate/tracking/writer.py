@@ -8,20 +8,23 @@ read returns records (plain values), so no module outside this package ever hold
 from __future__ import annotations
 
 import json
-import time
+import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
+from ablate.artifacts import cell_config
 from ablate.errors import AblateError
 from ablate.records import (
+    CONFIG_ARTIFACT,
     DESIGN_ARTIFACT,
     PARENT,
     RESOLVED_STUDY_ARTIFACT,
     STUDY_ARTIFACT,
+    TRAINING_EXPERIMENT,
     TUNE_HISTORY_ARTIFACT,
     TUNE_IMPORTANCES_ARTIFACT,
     CellRecord,
@@ -32,12 +35,23 @@ from ablate.study import Cell, Study
 from ablate.testpoints import pause_point
 from ablate.tracking import provenance
 from ablate.tracking.client import artifact_json, cell_of, make_client, resolve_uri, search_all
+from ablate.tracking.logger import MlflowLogger, run_tags
+from ablate.tracking.summary import log_arm_summary
 
 ARTIFACT_DIR = "mlartifacts"
+SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"  # MLflow's own switch; `--system-metrics` sets it
+SYSTEM_METRICS_SECONDS = 2.0  # sampling interval (MLflow's 10 s would miss every cell of a quick study)
+NOTE_LIMIT = 5000
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def cell_note(cell: Cell, name: str | None = None) -> str:
+    """A child run's description in the MLflow UI: which cell, what is on, and the study's question."""
+    study = cell.study
+    on = [f.name + (f"={label}" if (label := cell.level_labels().get(f.name)) else "")
+          for f in study.factors if cell.arm.on(study.factors)[f.name]]
+    head = f"tune trial {name} on arm {cell.arm.name}" if name else f"{cell.arm.name} / seed {cell.seed}"
+    first = re.split(r"(?<=[.?!])\s", " ".join(study.description.split()), maxsplit=1)[0]  # its first sentence
+    return f"{head}: {', '.join(on) or 'no factor'} on" + (f"; {first}" if first else "")
 
 
 def parent_record(study: Study) -> ParentRecord:
@@ -67,10 +81,17 @@ def cell_record(parent_id: str, cell: Cell, trial_number: int, phase: str = "abl
 
 
 class Tracker:
-    def __init__(self, uri: str | None = None):
+    def __init__(self, uri: str | None = None, system_metrics: bool | None = None):
+        """system_metrics: sample CPU, memory, disk, network (and GPU) into each cell run (`system/...`);
+        None: as MLflow's MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING says (`--system-metrics` sets it, so local
+        worker processes inherit it)."""
         self.uri = resolve_uri(uri)
         self.client = make_client(self.uri)
         self._experiments: dict[str, str] = {}  # parent run id -> experiment id (one lookup per worker)
+        if system_metrics is None:
+            system_metrics = os.environ.get(SYSTEM_METRICS_ENV, "").lower() in ("1", "true")
+        self.system_metrics = system_metrics
+        self._monitors: dict = {}  # run id -> its SystemMetricsMonitor
 
     # ----------------------------------------------------------------------------------------- experiments
     def experiment_id(self, name: str, create: bool = True) -> str | None:
@@ -121,19 +142,21 @@ class Tracker:
     def parent_hash(self, run_id: str) -> str | None:
         return self.parent_record(run_id).study_hash or None
 
-    def start_parent(self, study: Study, study_text: str | None = None) -> str:
+    def start_parent(self, study: Study, study_text: str | None = None, overrides: tuple[str, ...] = ()) -> str:
         """Find the study's parent run again (resume) or create it with provenance and the study file.
 
         A parent whose setup a kill cut short is completed (READY marks a complete one); of two parents
         created at the same moment by two machines, the younger is deleted and the older used.
         """
         exp_id = self.experiment_id(study.name)
+        self._mark_experiment(exp_id, study)
         found = self.find_parent(study)
         if found and self.parent_record(found).ready:
             return found
         record = parent_record(study)
         if found is None:
-            mine = self.client.create_run(exp_id, tags=record.to_mlflow(), run_name=study.name).info.run_id
+            tags = {**record.to_mlflow(), **self._parent_extras(study, overrides)}
+            mine = self.client.create_run(exp_id, tags=tags, run_name=study.name).info.run_id
             pause_point("parent.created")
             found = self.find_parent(study)
             if found != mine:
@@ -141,10 +164,31 @@ class Tracker:
         self.client.log_dict(found, record.design_record, DESIGN_ARTIFACT)
         shared = study.cells()[0].flat_params()  # model/data/train settings are the same in every cell
         self._log_params(found, ParentRecord.setup_params(shared, len(record.arms), len(record.arms) * len(study.seeds)))
+        if overrides:
+            self._log_params(found, {"overrides": " ".join(overrides)})
         self.client.log_text(found, study_text or json.dumps(study.canonical(), indent=2), STUDY_ARTIFACT)
         self.client.log_dict(found, study.canonical(), RESOLVED_STUDY_ARTIFACT)
         self._set_tags(found, ParentRecord.ready_tags())
         return found
+
+    def _mark_experiment(self, exp_id: str, study: Study) -> None:
+        """A training experiment (the MLflow UI then opens on its runs table, not the GenAI page) whose
+        description is the study's; set on old experiments too, and only when it differs."""
+        have = self.client.get_experiment(exp_id).tags
+        want = {Tag.EXPERIMENT_KIND: TRAINING_EXPERIMENT, Tag.NOTE: study.description.strip()[:NOTE_LIMIT]}
+        for key, value in want.items():
+            if value and have.get(key) != value:
+                self.client.set_experiment_tag(exp_id, key, value)
+
+    @staticmethod
+    def _parent_extras(study: Study, overrides: tuple[str, ...]) -> dict[str, str]:
+        extras = {Tag.NOTE: study.description.strip()[:NOTE_LIMIT], Tag.OVERRIDES: " ".join(overrides)[:5000]}
+        return {k: v for k, v in extras.items() if v}
+
+    def finish_study(self, parent_id: str) -> None:
+        """The study's last cell is settled: the per-arm summary on the parent, then the parent closed."""
+        log_arm_summary(self.client, parent_id)
+        self.finish(parent_id, "FINISHED")
 
     def parent_study(self, run_id: str) -> dict | None:
         """The canonical study a parent run recorded (to say what changed), or None if it cannot be read."""
@@ -166,10 +210,14 @@ class Tracker:
                    name: str | None = None) -> str:
         """A child run; `name` (a tune trial's) replaces the cell id as run name and cell id."""
         record = cell_record(parent_id, cell, trial_number, phase, name)
-        run = self.client.create_run(self._experiment_of(parent_id), tags=record.to_mlflow(),
-                                     run_name=record.run_name)
-        self._log_params(run.info.run_id, cell.flat_params())
-        return run.info.run_id
+        tags = {**record.to_mlflow(), Tag.NOTE: cell_note(cell, name)[:NOTE_LIMIT]}
+        run = self.client.create_run(self._experiment_of(parent_id), tags=tags, run_name=record.run_name)
+        run_id = run.info.run_id
+        self._log_params(run_id, cell.flat_params())
+        self.client.log_dict(run_id, cell_config(cell), CONFIG_ARTIFACT)
+        if self.system_metrics:
+            self._monitors[run_id] = _monitor(run_id, self.uri)
+        return run_id
 
     def _experiment_of(self, parent_id: str) -> str:
         if parent_id not in self._experiments:
@@ -177,6 +225,8 @@ class Tracker:
         return self._experiments[parent_id]
 
     def finish(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+        if (monitor := self._monitors.pop(run_id, None)) is not None:
+            monitor.finish()  # its last samples land before the run closes
         if reason:
             self._set_tags(run_id, CellRecord.failure_tags(reason))
         self.client.set_terminated(run_id, status=status)
@@ -196,34 +246,22 @@ class Tracker:
 
     # ----------------------------------------------------------------------------------------- helpers
     def _set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=run_tags(tags))
 
     def _log_params(self, run_id: str, params: dict) -> None:
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        """A None setting is left out (an unset option), never logged as the string "None"."""
+        items = [Param(k, str(v)[:6000]) for k, v in params.items() if v is not None]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
 
-class MlflowLogger:
-    """train.Logger over one MLflow run: one log_batch per epoch, never per step."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
-        self.client, self.run_id = client, run_id
-        self.last_epoch = 0
-
-    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        ts = _now_ms()
-        self.last_epoch = epoch
-        batch = [Metric(k, float(v), ts, epoch) for k, v in metrics.items()]
-        for i in range(0, len(batch), 1000):
-            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000], synchronous=True)
-
-    def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None:
-        ts = _now_ms()
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, self.last_epoch)
-                                                    for k, v in metrics.items()])
-        for name, obj in artifacts.items():
-            self.client.log_dict(self.run_id, obj, name)
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+def _monitor(run_id: str, uri: str):
+    """MLflow's own system-metrics sampler on one run (a thread; psutil reads the machine)."""
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    except ImportError as e:  # psutil missing
+        raise AblateError(f"--system-metrics needs psutil ({e}): pip install psutil") from None
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_SECONDS, tracking_uri=uri)
+    monitor.start()
+    return monitor

@@ -1,0 +1,71 @@
+"""train.Logger over one MLflow run: one log_batch per epoch, never per step; the cell's dataset as an MLflow
+input; its final metrics and files (weights histogram, checkpoint) in one artifact upload."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from ablate.records import CHECKPOINT_MODEL, Tag
+
+DATASET_CONTEXT = "training"  # the MLflow UI's context column: what the run did with the dataset
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def run_tags(tags: dict[str, object]) -> list[RunTag]:
+    """Tags as MLflow takes them; a None value is left out (never the string "None")."""
+    return [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+
+
+class MlflowLogger:
+    """train.Logger over one MLflow run."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
+        self.last_epoch = 0
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        ts = _now_ms()
+        self.last_epoch = epoch
+        batch = [Metric(k, float(v), ts, epoch) for k, v in metrics.items()]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000], synchronous=True)
+
+    def log_dataset(self, facts: dict[str, str]) -> None:
+        """The cell's dataset (artifacts.dataset_facts) in the run's Datasets panel, context `training`."""
+        dataset = Dataset(name=facts["name"], digest=facts["digest"], source_type=facts["source_type"],
+                          source=facts["source"], schema=facts.get("schema"), profile=facts.get("profile"))
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT,
+                                                                             DATASET_CONTEXT)])])
+
+    def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None:
+        """Final metrics, then every file in one upload: JSON-able values as .json, bytes as they are."""
+        ts = _now_ms()
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, self.last_epoch)
+                                                    for k, v in metrics.items()])
+        if not artifacts:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, obj in artifacts.items():
+                path = Path(tmp, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(obj, bytes):
+                    path.write_bytes(obj)
+                else:
+                    path.write_text(json.dumps(obj), encoding="utf-8")
+            self.client.log_artifacts(self.run_id, tmp)
+        model = artifacts.get(CHECKPOINT_MODEL)
+        if isinstance(model, dict):
+            self.set_tags({Tag.CHECKPOINT: f"{model['weights']}, epoch {model['epoch']}"})
+
+    def set_tags(self, tags: dict[str, object]) -> None:
+        self.client.log_batch(self.run_id, tags=run_tags(tags))
