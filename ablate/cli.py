@@ -1,4 +1,4 @@
-"""`ablate run|validate|report|list|worker|ui`: argument parsing and wiring only."""
+"""`ablate run|validate|analyze|report|compare|status|list|worker|ui|dashboard`: argument parsing and wiring only."""
 
 from __future__ import annotations
 
@@ -9,87 +9,34 @@ import sys
 from pathlib import Path
 
 from ablate.errors import AblateError
-
-EPILOG = """examples:
-  ablate validate studies/quickstart.yaml
-  ablate run studies/quickstart.yaml --workers 2
-  ablate report studies/quickstart.yaml
-  ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
-  ablate ui
-
-stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlartifacts/);
-Optuna at $ABLATE_STORAGE or the journal file optuna.journal; reports in reports/<study>/index.html."""
+from ablate.parser import build_parser as _parser
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
-                                "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """argparse, with overrides allowed anywhere after the study (`ablate run s.yaml --workers 2 seeds=1`)."""
+    from ablate.overrides import is_override
 
-    def plugin(sp):
-        sp.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
-                        help="a Python file or module that registers models, datasets or regularizers (runs "
-                        "its code; beside the study's own `plugins:`); repeatable")
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all(is_override(e) for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "validate":
+        files = [a for a in args.study if not is_override(a) or Path(a).exists()]
+        args.overrides, args.study = [a for a in args.study if a not in files], files
+    if getattr(args, "system_metrics", False):
+        from ablate.tracking.writer import SYSTEM_METRICS_ENV
 
-    def stores(sp, storage=True):
-        sp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
-                        "sqlite:///mlflow.db)")
-        if storage:
-            sp.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or the journal "
-                            "file optuna.journal); postgresql://... for many machines")
-
-    r = sub.add_parser("run", help="run (or resume) a study and build its report")
-    r.add_argument("study", help="path to a study YAML file")
-    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N); 0 "
-                   "runs no cell here: it prepares the stores, waits for `ablate worker`s elsewhere, reports")
-    stores(r)
-    plugin(r)
-    r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
-    r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
-    r.add_argument("--fresh", action="store_true", help="the study file changed (or its MLflow store was lost): set the old runs aside "
-                   "(renamed with their hash) and start this study afresh")
-    r.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed (e.g. diverged)")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    v = sub.add_parser("validate", help="check study files; print arms and cell counts; touch no store")
-    v.add_argument("study", nargs="+")
-    plugin(v)
-
-    rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
-    rep.add_argument("study", help="a study YAML file or a study name")
-    stores(rep, storage=False)
-    plugin(rep)
-    rep.add_argument("--reports-dir", default="reports")
-
-    ls = sub.add_parser("list", help="list registered regularizers, models, datasets and designs")
-    ls.add_argument("what", nargs="?", choices=["regularizers", "models", "datasets", "designs"])
-    plugin(ls)
-
-    w = sub.add_parser("worker", help="join a running study from this machine (runs waiting cells)")
-    w.add_argument("study", help="the same study YAML file the study was started with")
-    stores(w)
-    plugin(w)
-    w.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
-                   "start the study, if it has not yet (default 120)")
-
-    dash = sub.add_parser("dashboard", help="start optuna-dashboard over a study's Optuna storage "
-                          "(the ablation's trials and, if any, its tune phase)")
-    dash.add_argument("study", help="a study YAML file or a study name")
-    dash.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or optuna.journal)")
-    dash.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    dash.add_argument("--port", type=int, default=8080)
-
-    ui = sub.add_parser("ui", help="start the MLflow UI over the project's store")
-    stores(ui, storage=False)
-    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    ui.add_argument("--port", type=int, default=5000)
-    return p
+        os.environ[SYSTEM_METRICS_ENV] = "true"  # MLflow's switch; local worker processes inherit it
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
+    if args.command is None:  # a bare `ablate`: the help is the answer, not an error
+        _parser().print_help()
+        return 0
     previous = _on_sigterm(_interrupt)  # a batch system's SIGTERM stops as cleanly as Ctrl-C
     try:
         return COMMANDS[args.command](args)
@@ -124,7 +71,7 @@ def cmd_validate(args) -> int:
     code = 0
     for path in args.study:
         try:
-            study = load_study(path, plugins=args.plugin)
+            study = load_study(path, tuple(args.overrides), plugins=args.plugin)
         except AblateError as e:
             print(str(e), file=sys.stderr)
             code = 2
@@ -152,13 +99,15 @@ def cmd_run(args) -> int:
         raise AblateError(f"--workers must be 0 (coordinate only) or more (given: {args.workers})")
     worker_context(args.workers)  # the fork server imports torch & co. while this process loads and sets up
     from ablate.orchestrate import run_study
+    from ablate.overrides import study_text
     from ablate.validate import load_study
 
-    study = load_study(args.study, plugins=args.plugin)
+    overrides = tuple(args.overrides)
+    study = load_study(args.study, overrides, plugins=args.plugin)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
-                  study_text=Path(args.study).read_text(encoding="utf-8"), fresh=args.fresh,
-                  retry_failed=args.retry_failed)
+                  study_text=study_text(args.study, overrides), fresh=args.fresh,
+                  retry_failed=args.retry_failed, overrides=overrides)
     print(f"study '{study.name}': {s.finished}/{s.total} cells finished, {len(s.failed)} failed, "
           f"{s.ran_now} run now")
     for cid, reason in s.failed.items():
@@ -215,7 +164,7 @@ def cmd_worker(args) -> int:
     from ablate.orchestrate import work
     from ablate.validate import load_study
 
-    study = load_study(args.study, plugins=args.plugin)
+    study = load_study(args.study, tuple(args.overrides), plugins=args.plugin)
     n = work(study, storage=args.storage, tracking_uri=args.tracking_uri, threads=args.threads,
              wait_seconds=args.wait_seconds, study_path=args.study)
     print(f"worker ran {n} cell(s) of '{study.name}'")
@@ -224,11 +173,16 @@ def cmd_worker(args) -> int:
 
 def cmd_ui(args) -> int:
     from ablate.tracking import resolve_uri
+    from ablate.tracking.reader import studies
+    from ablate.tracking.ui import runs_url, serve
+    from ablate.uri import redact_uri
 
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", resolve_uri(args.tracking_uri),
-           "--host", args.host, "--port", str(args.port)]
-    print("starting:", " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
-    os.execv(sys.executable, cmd)
+    uri = resolve_uri(args.tracking_uri)
+    base = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {base} over {redact_uri(uri)}", file=sys.stderr)
+    for name, exp_id in studies(uri):
+        print(f"  study {name}: {runs_url(base, exp_id)}", file=sys.stderr)
+    serve(uri, args.host, args.port, args.ui_workers)
     return 0
 
 
@@ -240,8 +194,30 @@ def cmd_dashboard(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from ablate.status import format_status, study_status
+
+    print(format_status(study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri,
+                                            tuple(args.plugin))))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ablate.orchestrate import report_slug
+    from ablate.report.compare import build_comparison
+    from ablate.tracking import resolve_uri
+
+    a, b = _study_name(args.a), _study_name(args.b)
+    uri_a = resolve_uri(args.tracking_uri)
+    uri_b = resolve_uri(args.tracking_uri_b) if args.tracking_uri_b else uri_a
+    out = Path(args.out) if args.out else Path("reports") / f"compare_{report_slug(a)}_vs_{report_slug(b)}"
+    print(f"comparison: {build_comparison(a, b, uri_a, uri_b, out)}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
-            "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard}
+            "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard, "status": cmd_status,
+            "compare": cmd_compare}
 
 def entry() -> None:
     """The `ablate` command: main(), then exit without the interpreter's ~1 s teardown of torch, MLflow and

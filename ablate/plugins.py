@@ -61,14 +61,14 @@ _LOADED: dict[str, tuple[str, list[tuple[object, str]]]] = {}
 _ENTRY_POINTS_LOADED: set[str] = set()
 
 
-def study_plugins(listed: object, source: str, extra: Sequence[str] = (), extra_field: str = "--plugin"
-                  ) -> tuple[Plugin, ...]:
+def study_plugins(listed: object, source: str, extra: Sequence[str] = (), extra_field: str = "--plugin",
+                  folder: Path | None = None) -> tuple[Plugin, ...]:
     """Resolve and load a study's plugins (and the installed entry points); StudyError names the field.
 
     `listed` is the file's `plugins:` value (relative to the study file's folder); `extra` are more plugins
     (relative to the working directory). A malformed `plugins:` is left to the study's shape check."""
     load_entry_points()
-    base = Path(source).parent
+    base = Path(source).parent if folder is None else folder  # `source` may carry overrides after the path
     wanted = [(f"plugins.{i}", g, base, True) for i, g in enumerate(listed)] if _strings(listed) else []
     wanted += [(extra_field, g, Path.cwd(), False) for g in extra]
     problems: Problems = []

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ablate import overrides as cli_overrides
 from ablate.data import DATASETS
 from ablate.designs import DESIGNS
 from ablate.errors import Problems, StudyError, UnknownName
@@ -30,20 +31,24 @@ from ablate.yamlio import read_yaml
 MAX_CELLS = 10_000
 
 
-def load_study(path: str | Path, plugins: Sequence[str] = ()) -> Study:
-    """Read and validate a study file; raises StudyError naming every problem found. `plugins` are loaded
-    beside the file's own `plugins:` (paths relative to the working directory)."""
+def load_study(path: str | Path, overrides: tuple[str, ...] = (), plugins: Sequence[str] = ()) -> Study:
+    """Read and validate a study file, with command-line overrides (`train.epochs=2`) applied first;
+    raises StudyError naming every problem found. `plugins` are loaded beside the file's own `plugins:`
+    (paths relative to the working directory; the file's own are relative to its folder)."""
     path = Path(path)
-    return validate_study(read_yaml(path), source=str(path), plugins=plugins)
+    raw = cli_overrides.apply(read_yaml(path), overrides, str(path))
+    return validate_study(raw, source=cli_overrides.described(str(path), overrides), plugins=plugins,
+                          folder=path.parent)
 
 
-def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = ()) -> Study:
+def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = (),
+                   folder: Path | None = None) -> Study:
     """A parsed study file -> a Study, or a StudyError listing every problem (file, field path, rule, value).
     Its plugins load first (the names they register are resolved below)."""
     problems: Problems = []
     if not isinstance(raw, dict):
         raise StudyError(source, [("", "a study must be a YAML mapping (key: value lines)", raw)])
-    loaded = study_plugins(raw.get("plugins", ()), source, plugins)
+    loaded = study_plugins(raw.get("plugins", ()), source, plugins, folder=folder)
     try:
         rs = RawStudy.model_validate(raw)
     except ValidationError as e:

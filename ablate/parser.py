@@ -1,0 +1,117 @@
+"""The command line's shape: every command, its arguments and their help (cli.py reads argv with it)."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  ablate validate studies/quickstart.yaml
+  ablate run studies/quickstart.yaml --workers 2
+  ablate run studies/quickstart.yaml train.epochs=2 seeds=1     (overrides: dotted path = YAML value)
+  ablate status studies/quickstart.yaml
+  ablate report studies/quickstart.yaml
+  ablate compare quickstart text_quickstart
+  ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
+  ablate ui
+
+stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlartifacts/);
+Optuna at $ABLATE_STORAGE or the journal file optuna.journal; reports in reports/<study>/index.html."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
+                                "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"ablate {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    over = "overrides: key.path=value (YAML value) or ~key.path (delete), applied to the study file"
+
+    def stores(sp, storage=True):
+        sp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///mlflow.db)")
+        if storage:
+            sp.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or the journal "
+                            "file optuna.journal); postgresql://... for many machines")
+
+    def plugin(sp):
+        sp.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="a Python file or module that registers models, datasets or regularizers (runs "
+                        "its code; beside the study's own `plugins:`); repeatable")
+
+    r = sub.add_parser("run", help="run (or resume) a study and build its report")
+    r.add_argument("study", help="path to a study YAML file")
+    r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
+    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N); 0 "
+                   "runs no cell here: it prepares the stores, waits for `ablate worker`s elsewhere, reports")
+    stores(r)
+    plugin(r)
+    r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
+    r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
+    r.add_argument("--fresh", action="store_true", help="the study file changed (or its MLflow store was lost): set the old runs aside "
+                   "(renamed with their hash) and start this study afresh")
+    r.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed (e.g. diverged)")
+    r.add_argument("--quiet", action="store_true", help="no progress output (bar or lines)")
+    r.add_argument("--system-metrics", action="store_true", help="sample CPU, memory, disk, network (and GPU) "
+                   "into each cell run (MLflow's system metrics; needs psutil)")
+
+    v = sub.add_parser("validate", help="check study files; print arms and cell counts; touch no store")
+    v.add_argument("study", nargs="+", help="study files, then any overrides (KEY=VALUE) for all of them")
+    plugin(v)
+
+    rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
+    rep.add_argument("study", help="a study YAML file or a study name")
+    stores(rep, storage=False)
+    plugin(rep)
+    rep.add_argument("--reports-dir", default="reports")
+
+    st = sub.add_parser("status", help="cells done/running/failed/waiting, per worker host, from the stores")
+    st.add_argument("study", help="a study YAML file or a study name")
+    st.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
+    stores(st)
+    plugin(st)
+
+    cmp = sub.add_parser("compare", help="two studies' verdicts and leaderboards side by side, from MLflow")
+    cmp.add_argument("a", help="a study YAML file or a study name")
+    cmp.add_argument("b", help="the other study (file or name)")
+    stores(cmp, storage=False)
+    cmp.add_argument("--tracking-uri-b", help="the second study's MLflow store, if not the first's")
+    cmp.add_argument("--out", help="output folder (default reports/compare_<a>_vs_<b>/)")
+
+    ls = sub.add_parser("list", help="list registered regularizers, models, datasets and designs")
+    ls.add_argument("what", nargs="?", choices=["regularizers", "models", "datasets", "designs"])
+    plugin(ls)
+
+    w = sub.add_parser("worker", help="join a running study from this machine (runs waiting cells)")
+    w.add_argument("study", help="the same study YAML file the study was started with")
+    w.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the same overrides as `ablate run`")
+    stores(w)
+    plugin(w)
+    w.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    w.add_argument("--system-metrics", action="store_true", help="as for `ablate run`")
+    w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
+                   "start the study, if it has not yet (default 120)")
+
+    dash = sub.add_parser("dashboard", help="start optuna-dashboard over a study's Optuna storage "
+                          "(the ablation's trials and, if any, its tune phase)")
+    dash.add_argument("study", help="a study YAML file or a study name")
+    dash.add_argument("--storage", help="Optuna storage URL (default: $ABLATE_STORAGE or optuna.journal)")
+    dash.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, default=8080)
+
+    ui = sub.add_parser("ui", help="start the MLflow UI over the project's store")
+    stores(ui, storage=False)
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--ui-workers", type=int, default=1, help="MLflow server worker processes (default 1)")
+    return p
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("ablate")
+    except metadata.PackageNotFoundError:
+        from ablate import __version__
+
+        return __version__

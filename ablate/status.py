@@ -1,0 +1,121 @@
+"""`ablate status STUDY`: where a study stands, from its stores alone (any machine that sees them).
+
+The cells come from the study file (with its overrides) or, given only a name, from the MLflow parent run's
+arms and seeds; their states from the Optuna storage (scheduler/census.py); the parent run from MLflow.
+Nothing is written, so it is safe beside running workers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ablate.errors import AblateError
+from ablate.scheduler.census import DONE, FAILED, RUNNING, WAITING, CellState, census
+from ablate.uri import redact_uri
+
+STATES = (DONE, RUNNING, FAILED, WAITING)
+
+
+@dataclass
+class StudyStatus:
+    name: str
+    cells: list[CellState]
+    storage: str
+    tracking_uri: str
+    parent_run_id: str = ""
+    parent_status: str = ""
+    study_hash: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(c.state for c in self.cells)
+
+    def by_host(self) -> dict[str, Counter]:
+        out: dict[str, Counter] = {}
+        for c in self.cells:
+            if c.worker:
+                out.setdefault(c.host, Counter())[c.state] += 1
+        return out
+
+    @property
+    def updated(self) -> datetime | None:
+        times = [c.updated for c in self.cells if c.updated is not None]
+        return max(times) if times else None
+
+
+def _cell_ids(arms, seeds) -> list[str]:
+    return [f"{arm}/seed{seed}" for arm in arms for seed in seeds]  # as study.Cell.cell_id spells them
+
+
+def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | None = None,
+                 tracking_uri: str | None = None, plugins: tuple[str, ...] = ()) -> StudyStatus:
+    """A study file (its effective study) or a study name -> its status; AblateError when no store has it."""
+    from ablate.scheduler.storage import resolve_storage
+    from ablate.tracking import resolve_uri
+    from ablate.tracking.reader import find_parent
+
+    storage, uri = resolve_storage(storage), resolve_uri(tracking_uri)
+    ids, name, want_hash = [], target, ""
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        from ablate.validate import load_study
+
+        study = load_study(target, overrides, plugins)
+        name, want_hash, ids = study.name, study.study_hash, [c.cell_id for c in study.cells()]
+    found = find_parent(name, uri)
+    parent, parent_status = found if found else (None, "")
+    if parent is not None and not ids:
+        ids = _cell_ids(parent.arms, parent.seeds)
+    cells = census(storage, name, ids)
+    if cells is None and parent is None:
+        raise AblateError(f"no study named {name!r} in the Optuna storage {redact_uri(storage)} or the MLflow store "
+                          f"{redact_uri(uri)} (start it with `ablate run`, or give --storage/--tracking-uri)")
+    status = StudyStatus(name, cells or [], storage, uri, parent.run_id if parent else "", parent_status,
+                         parent.study_hash if parent else "")
+    if cells is None:
+        status.notes.append(f"the Optuna storage {redact_uri(storage)} has no study {name!r}: cell states unknown")
+        status.cells = [CellState(cid, WAITING) for cid in ids]
+    if want_hash and status.study_hash and want_hash != status.study_hash:
+        status.notes.append(f"this study file (hash {want_hash[:12]}) differs from the recorded study "
+                            f"({status.study_hash[:12]}): `ablate run` would refuse it as changed")
+    return status
+
+
+def _ago(when: datetime) -> str:
+    seconds = (datetime.now(timezone.utc) - when.astimezone(timezone.utc)).total_seconds()
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago" if seconds < 7200 \
+        else f"{seconds / 3600:.1f} h ago"
+
+
+def format_status(s: StudyStatus, limit: int = 20) -> str:
+    counts = s.counts
+    lines = [f"study '{s.name}': {len(s.cells)} cells: " + ", ".join(f"{counts[k]} {k}" for k in STATES)]
+    lines.append(f"  MLflow {redact_uri(s.tracking_uri)}: " + (
+        f"parent run {s.parent_run_id} ({s.parent_status}, hash {s.study_hash[:12]})" if s.parent_run_id
+        else "no parent run yet"))
+    when = s.updated
+    lines.append(f"  Optuna {redact_uri(s.storage)}: last update "
+                 + (f"{when.astimezone().isoformat(timespec='seconds')} ({_ago(when)})" if when else "none"))
+    lines += [f"  note: {n}" for n in s.notes]
+    hosts = s.by_host()
+    if hosts:
+        lines.append("by worker host:")
+        width = max(len(h) for h in hosts)
+        for host, c in sorted(hosts.items()):
+            lines.append(f"  {host:<{width}}  " + "  ".join(f"{k} {c[k]}" for k in STATES[:3] if c[k]))
+    for state, title in ((RUNNING, "running"), (FAILED, "failed")):
+        rows = [c for c in s.cells if c.state == state]
+        if rows:
+            lines.append(f"{title}:")
+            for c in rows[:limit]:
+                extra = f" on {c.worker}" if c.worker and state == RUNNING else ""
+                since = f" since {c.updated.astimezone().strftime('%H:%M:%S')}" if c.updated and state == RUNNING \
+                    else ""
+                why = f": {c.reason.splitlines()[0]}" if c.reason else ""
+                lines.append(f"  {c.cell_id}{extra}{since}{why}")
+            if len(rows) > limit:
+                lines.append(f"  ... and {len(rows) - limit} more")
+    return "\n".join(lines)
