@@ -19,6 +19,12 @@ def _effects(results: Results, effects: pd.DataFrame | None) -> pd.DataFrame:
     return effect_table(results) if effects is None else effects
 
 
+def by_effect(rows: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Rows best effect first (largest for a maximized metric), unestimated last: a reader finds the
+    winners at the top and the losers at the bottom, whatever the design's order."""
+    return rows.sort_values("estimate", ascending=direction == "minimize", na_position="last", kind="stable")
+
+
 def forest_plot(results: Results, effects: pd.DataFrame | None = None) -> Figure:
     """Each arm minus the baseline (or each factor's contribution, where the design records one) with its 95% CI."""
     effects = _effects(results, effects)
@@ -26,6 +32,7 @@ def forest_plot(results: Results, effects: pd.DataFrame | None = None) -> Figure
     if rows.empty:
         rows = effects[effects["analysis"] == "contribution"]
     metric = results.study.metric
+    rows = by_effect(rows, results.study.direction)  # drawn top to bottom
     title = f"Effect on {metric} versus the baseline (paired by seed, 95% CI; ● significant after Holm)"
     if rows.empty:
         return empty("Effects versus baseline", "no baseline arm or contribution to compare with")
@@ -65,7 +72,8 @@ def main_effects_plot(results: Results, effects: pd.DataFrame | None = None) -> 
     effects = _effects(results, effects)
     mains = effects[effects["analysis"] == "main_effect"].set_index("term")
     metric, finished = results.study.metric, results.finished
-    factors = [f for f in results.study.factors if f in mains.index]
+    ranked = by_effect(mains.reset_index(), results.study.direction)["term"]
+    factors = [f for f in ranked if f in results.study.factors]
     if not factors or metric not in finished:
         return _contribution_bars(results, effects)
     scale, unit = metric_scale(metric)
@@ -104,7 +112,7 @@ def main_effects_plot(results: Results, effects: pd.DataFrame | None = None) -> 
 
 def _contribution_bars(results: Results, effects: pd.DataFrame) -> Figure:
     """The factor contributions as bars with CI: a contribution design's analogue of main effects."""
-    rows = effects[effects["analysis"] == "contribution"]
+    rows = by_effect(effects[effects["analysis"] == "contribution"], results.study.direction)
     if rows.empty:
         return empty("Main effects", "this design has no factorial main effects or contributions")
     scale, unit = metric_scale(results.study.metric)

@@ -16,6 +16,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 BASELINE_COLOR = (0.25, 0.25, 0.25)
+OTHER_COLOR = (0.78, 0.78, 0.78)  # arms drawn for context only, when a shared axis highlights a few
+HIGHLIGHT_ABOVE = 8  # arms a shared axis shows each in its own colour; beyond, it highlights a few
+HIGHLIGHTED = 3  # the best and the worst arms highlighted (with the baseline) beyond that
+FACTOR_ON, FACTOR_OFF = (0.85, 0.37, 0.01), (0.35, 0.35, 0.35)  # a factor's on / off curves, per-factor panels
 BAND_NOTE = "line: mean over seeds; band: ±1 std"
 
 

@@ -9,7 +9,20 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ablate.report.figures.style import BAND_NOTE, arm_palette, empty, grid, ink, legend_outside, style
+from ablate.report.figures.style import (
+    BAND_NOTE,
+    FACTOR_OFF,
+    FACTOR_ON,
+    HIGHLIGHT_ABOVE,
+    HIGHLIGHTED,
+    OTHER_COLOR,
+    arm_palette,
+    empty,
+    grid,
+    ink,
+    legend_outside,
+    style,
+)
 from ablate.report.results import Results
 from ablate.report.stats.effects import metric_scale
 from ablate.report.stats.leaderboard import epochs_run
@@ -24,20 +37,63 @@ def mean_band(history: pd.DataFrame, metric: str) -> pd.DataFrame:
     return grouped.rename(columns={"count": "n"}).fillna({"std": 0.0})
 
 
-def draw_band(ax, band: pd.DataFrame, arm: str, color, **line) -> None:
+def draw_band(ax, band: pd.DataFrame, arm: str, color, band_alpha: float = 0.18, **line) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     part = band[band["arm"] == arm].sort_values("epoch")
     if part.empty:
         return
     ax.plot(part["epoch"], part["mean"], color=color, **line)
-    ax.fill_between(
-        part["epoch"],
-        part["mean"] - part["std"],
-        part["mean"] + part["std"],
-        color=color,
-        alpha=0.18,
-        linewidth=0,
-    )
+    if band_alpha:
+        ax.fill_between(
+            part["epoch"],
+            part["mean"] - part["std"],
+            part["mean"] + part["std"],
+            color=color,
+            alpha=band_alpha,
+            linewidth=0,
+        )
+
+
+def arm_ranking(results: Results) -> list[str]:
+    """Arms by their mean study metric over finished cells, best first (arms with none last)."""
+    finished, metric = results.finished, results.study.metric
+    if finished.empty or metric not in finished:
+        return list(results.arm_order)
+    means = finished.groupby("arm")[metric].mean()
+    ranked = list(means.sort_values(ascending=results.study.direction == "minimize", kind="stable").index)
+    return ranked + [a for a in results.arm_order if a not in ranked]
+
+
+def overlay_styles(results: Results, arms: list[str]) -> tuple[dict[str, dict], str]:
+    """How each arm is drawn on a shared axis, and a note saying so. Up to HIGHLIGHT_ABOVE arms: each in its
+    colour. More (a 16-arm factorial): the baseline and the HIGHLIGHTED best and worst arms by the study
+    metric in colour, the rest thin grey and unlabelled; a legend of 16 pastel lines reads as none."""
+    palette = arm_palette(results.arm_order)
+    if len(arms) <= HIGHLIGHT_ABOVE:
+        return {a: {"color": palette[a], "label": a, "linewidth": 1.6} for a in arms}, ""
+    ranked = [a for a in arm_ranking(results) if a in arms]
+    best, worst = ranked[:HIGHLIGHTED], ranked[-HIGHLIGHTED:]
+    keep = {"baseline", *best, *worst}
+    styles = {}
+    for arm in arms:
+        if arm in keep:
+            tag = " (best)" if arm in best[:1] else " (worst)" if arm == ranked[-1] else ""
+            styles[arm] = {"color": palette[arm], "label": arm + tag, "linewidth": 1.8, "zorder": 3}
+        else:
+            styles[arm] = {"color": OTHER_COLOR, "linewidth": 0.8, "zorder": 1, "band_alpha": 0.0}
+    others = len(arms) - len(keep & set(arms))
+    note = (f"coloured: baseline, the {HIGHLIGHTED} best and {HIGHLIGHTED} worst arms by mean "
+            f"{results.study.metric}; grey: the other {others} (every arm's numbers: the cells table)")
+    return styles, note
+
+
+def draw_overlay(ax, band: pd.DataFrame, styles: dict[str, dict]) -> None:
+    """Grey arms first, so the highlighted ones stay on top; one grey legend entry stands for them all."""
+    grey = [a for a, st in styles.items() if "label" not in st]
+    for arm in grey + [a for a in styles if a not in grey]:
+        draw_band(ax, band, arm, **styles[arm])
+    if grey:
+        ax.plot([], [], color=OTHER_COLOR, linewidth=0.8, label=f"{len(grey)} other arms")
 
 
 def arms_with(results: Results, metric: str) -> list[str]:
@@ -101,24 +157,66 @@ def overfitting_score(results: Results) -> Figure:
 def _overlay(
     results: Results, metric: str, title: str, ylabel: str, reference: float | None = None
 ) -> Figure:
-    """All arms on one axis for a per-epoch metric whose scale is comparable across arms."""
+    """All arms on one axis for a per-epoch metric whose scale is comparable across arms; past
+    HIGHLIGHT_ABOVE arms of a design with on/off factors, one panel per factor instead (factor_panels)."""
     with style():
         arms = arms_with(results, metric)
         if not arms:
             return empty(title, f"metric '{metric}' was not logged")
-        palette = arm_palette(results.arm_order)
+        if len(arms) > HIGHLIGHT_ABOVE and not _switches(results).empty:
+            return factor_panels(results, metric, title, ylabel, reference)
+        styles, note = overlay_styles(results, arms)
         band = mean_band(results.history, metric)
         fig = Figure(figsize=(9, 4.2), layout="constrained")
         ax = fig.subplots()
-        for arm in arms:
-            draw_band(ax, band, arm, palette[arm], label=arm, linewidth=1.6)
+        draw_overlay(ax, band, styles)
         if reference is not None:
             ax.axhline(reference, color="black", linewidth=0.8, linestyle=":")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         legend_outside(fig, ax)
-        fig.suptitle(f"{title} — {BAND_NOTE}")
+        fig.suptitle(f"{title} — {BAND_NOTE}" + (f"\n{note}" if note else ""), fontsize=10)
         return fig
+
+
+def _switches(results: Results) -> pd.DataFrame:
+    """arm -> factor -> on (bool), for the study's factors the cells table carries."""
+    factors = [f for f in results.study.factors if f in results.ablation]
+    if not factors:
+        return pd.DataFrame()
+    return results.ablation.drop_duplicates("arm").set_index("arm")[factors].astype(bool)
+
+
+def factor_panels(
+    results: Results, metric: str, title: str, ylabel: str, reference: float | None = None
+) -> Figure:
+    """One panel per factor: every arm's curve (mean over seeds) thin, in colour where the factor is on and
+    grey where it is off, and in bold the mean of all cells with it on and with it off. What a factor does
+    to the curve reads at a glance however many arms the design has, and no arm is hidden."""
+    switches, rows = _switches(results), results.history[results.history["metric"] == metric]
+    band = mean_band(results.history, metric)
+    fig, axes = grid(len(switches.columns), ncols=4, panel=(3.4, 2.6))
+    for ax, factor in zip(axes, switches.columns, strict=True):
+        on_arms = set(switches.index[switches[factor]])
+        for arm in [a for a in arms_with(results, metric) if a not in on_arms] + sorted(on_arms):
+            part = band[band["arm"] == arm].sort_values("epoch")
+            ax.plot(part["epoch"], part["mean"], color=FACTOR_ON if arm in on_arms else OTHER_COLOR,
+                    linewidth=0.7, alpha=0.55)
+        for on, color in ((False, FACTOR_OFF), (True, FACTOR_ON)):
+            mean = rows[rows["arm"].isin(on_arms) == on].groupby("epoch")["value"].mean()
+            n = len(on_arms) if on else len(switches) - len(on_arms)
+            ax.plot(mean.index, mean.to_numpy(), color=color, linewidth=2.4, label=f"{'on' if on else 'off'}"
+                    f" ({n} arms)")
+        if reference is not None:
+            ax.axhline(reference, color="black", linewidth=0.8, linestyle=":")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(factor, fontsize=10)
+        ax.legend(fontsize=7, loc="best")
+    fig.supxlabel("epoch")
+    fig.supylabel(ylabel)
+    fig.suptitle(f"{title}, factor by factor — thin: each arm (mean over seeds), coloured where the factor is "
+                 "on; bold: mean of every cell with it on / off", fontsize=10)
+    return fig
 
 
 def metric_vs_epochs(results: Results) -> Figure:
@@ -127,22 +225,25 @@ def metric_vs_epochs(results: Results) -> Figure:
     if finished.empty or metric not in finished:
         return empty(f"{metric} vs epochs run", "no finished cells")
     epochs = finished["run_id"].map(epochs_run(results))
-    palette = arm_palette(results.arm_order)
     scale, unit = metric_scale(metric)
     jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(finished))
+    arms = [a for a in results.arm_order if a in set(finished["arm"])]
+    styles, note = overlay_styles(results, arms)
     with style():
         fig = Figure(figsize=(9, 4.2), layout="constrained")
         ax = fig.subplots()
-        for arm in [a for a in results.arm_order if a in set(finished["arm"])]:
+        for arm in sorted(arms, key=lambda a: "label" in styles[a]):  # grey dots underneath
             mask = (finished["arm"] == arm).to_numpy()
+            st = styles[arm]
             ax.scatter(
                 epochs[mask] + jitter[mask],
                 finished.loc[mask, metric] * scale,
-                color=palette[arm],
-                label=arm,
-                s=36,
+                color=st["color"],
+                label=st.get("label"),
+                s=36 if "label" in st else 18,
                 edgecolor="white",
                 linewidth=0.5,
+                zorder=st.get("zorder", 2),
             )
         # whole-epoch ticks even when every cell ran the same number of epochs
         ax.set_xlim(float(epochs.min()) - 0.6, float(epochs.max()) + 0.6)
@@ -150,5 +251,6 @@ def metric_vs_epochs(results: Results) -> Figure:
         ax.set_xlabel("epochs run (early stopping may end a cell before the budget)")
         ax.set_ylabel(metric + (f" ({'%' if unit == 'points' else unit})" if unit else ""))
         legend_outside(fig, ax)
-        fig.suptitle(f"Final {metric} against epochs run, one dot per cell", fontsize=10)
+        fig.suptitle(f"Final {metric} against epochs run, one dot per cell" + (f"\n{note}" if note else ""),
+                     fontsize=10)
         return fig

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from ablate.records import LAYER_NORM_METRIC
@@ -20,7 +21,7 @@ from ablate.report.figures.style import (
     style,
     text_on,
 )
-from ablate.report.figures.training import arms_with, draw_band, mean_band
+from ablate.report.figures.training import arms_with, draw_overlay, mean_band, overlay_styles
 from ablate.report.results import Results
 
 
@@ -30,19 +31,17 @@ def norm_evolution(results: Results) -> Figure:
         arms = arms_with(results, "l2_norm")
         if not arms:
             return empty("Weight norm evolution", "no weight norms were logged")
-        palette = arm_palette(results.arm_order)
+        styles, note = overlay_styles(results, arms)
         fig = Figure(figsize=(11, 4.2), layout="constrained")
         axes = fig.subplots(1, 2)
         for ax, metric, label in zip(
             axes, ["l1_norm", "l2_norm"], ["L1 norm (sum |w|)", "L2 norm (sqrt sum w²)"], strict=True
         ):
-            band = mean_band(results.history, metric)
-            for arm in arms:
-                draw_band(ax, band, arm, palette[arm], label=arm, linewidth=1.6)
+            draw_overlay(ax, mean_band(results.history, metric), styles)
             ax.set_title(label)
             ax.set_xlabel("epoch")
         legend_outside(fig, axes[-1])
-        fig.suptitle(f"Weight norm evolution — {BAND_NOTE}")
+        fig.suptitle(f"Weight norm evolution — {BAND_NOTE}" + (f"\n{note}" if note else ""), fontsize=10)
         return fig
 
 
@@ -183,9 +182,10 @@ def layer_norm_heatmap(results: Results) -> Figure:
         missing = ~np.isfinite(values) | (values <= 0)  # the arm's network lacks the layer
         values = np.where(missing, np.nan, values)
         ax.set_facecolor("#eeeeee")  # missing cells are NaN: drawn as the background
-        if relative:
+        if relative:  # ratios on a log scale centred on 1, so halving and doubling look alike
             spread = max(float(np.nanmax(np.abs(np.log2(values)), initial=0.0)), 0.05)
-            image = ax.imshow(np.log2(values), cmap="PuOr_r", vmin=-spread, vmax=spread, aspect="auto")
+            norm = LogNorm(vmin=2**-spread, vmax=2**spread)
+            image = ax.imshow(values, cmap="PuOr_r", norm=norm, aspect="auto")
         else:
             image = ax.imshow(values, cmap="viridis", aspect="auto")
         for i in range(values.shape[0]):
@@ -200,7 +200,11 @@ def layer_norm_heatmap(results: Results) -> Figure:
         ax.set_xticks(range(len(shown.columns)), list(shown.columns), rotation=35, ha="right", fontsize=8)
         ax.set_yticks(range(len(shown)), list(shown.index), fontsize=8)
         ax.grid(False)
-        fig.colorbar(image, ax=ax, label="log2(norm / baseline norm)" if relative else "L2 norm")
+        bar = fig.colorbar(image, ax=ax, label="norm / baseline norm (log scale)" if relative else "L2 norm")
+        if relative:  # the cells' own unit on the bar: ratios, two decimals, even steps in log
+            ticks = 2.0 ** np.linspace(-spread, spread, 5)
+            bar.set_ticks(ticks, labels=[f"{t:.2f}" for t in ticks])
+            bar.minorticks_off()
         fig.suptitle(
             "Final per-layer L2 norm" + (" relative to the baseline (1.00 = same)" if relative else "")
             + ("\n— : the arm's network has no such layer" if missing.any() else ""),

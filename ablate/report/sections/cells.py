@@ -1,6 +1,8 @@
-"""Every cell, traceable to its MLflow run."""
+"""Every cell, traceable to its MLflow run (a link into the MLflow UI when the store is a tracking server)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -8,6 +10,18 @@ from ablate.report.figures.style import css_palette
 from ablate.report.page import Section
 from ablate.report.results import Results
 from ablate.report.stats.leaderboard import epochs_run
+
+
+def run_url(tracking_uri: str, run_id: str) -> str:
+    """The run's page in the MLflow UI of an http(s) tracking server ("" for a local store, which has no UI
+    until `ablate ui`). MLflow's own permalink `#/runs/<id>` finds the experiment itself; credentials in the
+    URI never reach the page."""
+    parts = urlsplit(tracking_uri or "")
+    if parts.scheme not in ("http", "https") or not run_id:
+        return ""
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", f"/runs/{run_id}"))
 
 
 def cells_section(results: Results) -> Section:
@@ -25,6 +39,7 @@ def cells_section(results: Results) -> Section:
             "epochs": epochs.get(r["run_id"], np.nan),
             "seconds": r.get("duration_s"),
             "run_id": r["run_id"],
+            "run_url": run_url(results.tracking_uri, r["run_id"]),
             "failure": r.get("failure") or "",
         }
         for r in cells.to_dict("records")

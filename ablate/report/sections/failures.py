@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ablate.report.page import Section
 from ablate.report.results import Results
+from ablate.report.sections.cells import run_url
 
 
 def failures_section(results: Results) -> Section:
@@ -16,6 +17,7 @@ def failures_section(results: Results) -> Section:
             "status": r.status,
             "failure": r.failure or "(no reason recorded)",
             "run_id": r.run_id,
+            "run_url": run_url(results.tracking_uri, r.run_id),
         }
         for r in failed.itertuples()
     ]

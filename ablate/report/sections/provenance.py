@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ablate.report.page import Section
 from ablate.report.results import Results
+from ablate.report.sections.cells import run_url
 from ablate.report.stats.paired import PAIRED_METHOD
 from ablate.uri import redact_uri
 
@@ -18,7 +19,8 @@ def provenance_section(results: Results) -> Section:
         ("Machine", s.machine),
         ("Precision", s.precision),
         ("Tracking store", redact_uri(results.tracking_uri)),
-        ("Parent run id", s.run_id),
+        ("Parent run id", {"text": s.run_id, "url": url} if (url := run_url(results.tracking_uri, s.run_id))
+         else s.run_id),
         ("Statistics", f"{PAIRED_METHOD}; per-arm CI: bootstrap (BCa where defined)"),
     ]
     return Section(
