@@ -7,11 +7,13 @@ name    ?= quickstart
 workers ?= 2  # local worker processes: 2 cores here, ~1.6x faster than 1 on the quickstart
 port    ?= 5000
 
-.PHONY: install study report ui test lint validate clean-stores help dashboard
+.PHONY: install study report status ui test lint validate clean-stores help dashboard
 
 help:
 	@echo "make install              create .venv and install ablate with dev extras"
 	@echo "make study name=NAME      run studies/NAME.yaml (default quickstart) and build its report (workers=N)"
+	@echo "                          args='train.epochs=2 seeds=1' overrides fields of the study file"
+	@echo "make status name=NAME     cells done/running/failed/waiting, per worker host"
 	@echo "make report name=NAME     rebuild reports/NAME/index.html from MLflow alone"
 	@echo "make ui                   MLflow UI on http://127.0.0.1:$(port) over ./mlflow.db"
 	@echo "make dashboard name=NAME  optuna-dashboard on http://127.0.0.1:$(dashboard_port) over the study's storage"
@@ -31,10 +33,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 study: $(STAMP)
-	$(BIN)/ablate run studies/$(name).yaml --workers $(workers)
+	$(BIN)/ablate run studies/$(name).yaml --workers $(workers) $(args)
 
 report: $(STAMP)
 	$(BIN)/ablate report studies/$(name).yaml
+
+status: $(STAMP)
+	$(BIN)/ablate status studies/$(name).yaml $(args)
 
 validate: $(STAMP)
 	$(BIN)/ablate validate studies/*.yaml

@@ -1,0 +1,95 @@
+"""Command-line overrides: dotted paths into the raw study, YAML values, the same errors as the file's."""
+
+from __future__ import annotations
+
+import pytest
+
+from ablate.errors import StudyError
+from ablate.overrides import apply, described, is_override, parse, study_text
+from ablate.validate import load_study, validate_study
+
+
+def _problems(err: StudyError) -> dict[str, tuple[str, object]]:
+    return {path: (rule, value) for path, rule, value in err.problems}
+
+
+def test_values_are_yaml_and_paths_are_dotted(tiny_raw):
+    out = apply(tiny_raw, ["train.epochs=5", "seeds=[0, 7]", "factors.dropout={p: 0.5}", "train.lr=1e-3",
+                           "always.early_stopping.patience=3", "design=add_one", "~factors.l2"], "s.yaml")
+    assert out["train"]["epochs"] == 5 and out["seeds"] == [0, 7] and out["factors"] == {"dropout": {"p": 0.5}}
+    assert out["train"]["lr"] == 1e-3 and isinstance(out["train"]["lr"], float)  # YAML 1.1 reads 1e-3 as text
+    assert out["always"]["early_stopping"] == {"patience": 3} and out["design"] == "add_one"
+    assert tiny_raw["train"]["epochs"] == 2 and "l2" in tiny_raw["factors"]  # the file's mapping is untouched
+
+
+def test_a_list_item_can_be_set(tiny_raw):
+    tiny_raw["seeds"] = [0, 1, 2]
+    assert apply(tiny_raw, ["seeds.1=9"], "s.yaml")["seeds"] == [0, 9, 2]
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, ["seeds.5=9"], "s.yaml")
+    assert "a list index must be below 3" in _problems(e.value)["seeds.5"][0]
+
+
+def test_the_effective_study_is_what_is_hashed(tiny_raw, write_study):
+    path = write_study(tiny_raw)
+    plain, changed = load_study(path), load_study(path, ("train.epochs=5",))
+    tiny_raw["train"]["epochs"] = 5
+    assert changed.study_hash == validate_study(tiny_raw).study_hash != plain.study_hash
+    assert changed.train.epochs == 5 and changed.source == f"{path} train.epochs=5"
+
+
+def test_a_bad_value_names_the_dotted_field(tiny_raw, write_study):
+    path = write_study(tiny_raw)
+    with pytest.raises(StudyError) as e:
+        load_study(path, ("train.epochs=-1",))
+    rule, value = _problems(e.value)["train.epochs"]
+    assert "greater than or equal to 1" in rule and value == -1
+    assert e.value.file == f"{path} train.epochs=-1"  # the message says where the value came from
+
+
+def test_unknown_paths_suggest_the_closest_field(tiny_raw):
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, ["trian.epochs=3", "train.epocs=2", "metric.nmae=ece"], "s.yaml")
+    found = _problems(e.value)
+    assert "did you mean 'train'" in found["trian"][0]
+    assert "did you mean 'epochs'" in found["train.epocs"][0]
+    assert "did you mean 'name'" in found["metric.nmae"][0]
+    assert found["trian"][1] == "trian.epochs=3"
+
+
+def test_setting_inside_a_scalar_or_deleting_nothing_is_an_error(tiny_raw):
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, ["design.resolution=4", "~always.nothing", "~factors.nothing.p"], "s.yaml")
+    found = _problems(e.value)
+    assert "`design` is 'full_factorial', not a mapping" in found["design"][0]
+    assert "nothing at this path" in found["always.nothing"][0]
+    assert "nothing at this path" in found["factors.nothing"][0]
+
+
+@pytest.mark.parametrize("bad", ["train.epochs", "=3", "train..epochs=3", "~seeds=1"])
+def test_malformed_overrides(tiny_raw, bad):
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, [bad], "s.yaml")
+    assert any("key.path=value" in rule for _, rule, _ in e.value.problems)
+
+
+def test_a_value_that_is_not_yaml(tiny_raw):
+    with pytest.raises(StudyError) as e:
+        parse(["seeds=[0, 1"], "s.yaml")
+    assert "must be YAML" in _problems(e.value)["seeds"][0]
+
+
+def test_what_counts_as_an_override():
+    assert is_override("train.epochs=2") and is_override("~factors.l2") and is_override("seeds=1")
+    assert not is_override("studies/quickstart.yaml") and not is_override("--workers")
+    assert described("s.yaml", ["a=1", "b=two words"]) == "s.yaml a=1 'b=two words'"
+
+
+def test_study_text_is_the_effective_study(tiny_raw, write_study):
+    import yaml
+
+    path = write_study(tiny_raw)
+    assert study_text(path, ()) == path.read_text()
+    text = study_text(path, ("seeds=1",))
+    assert text.startswith(f"# {path} seeds=1\n")
+    assert yaml.safe_load(text)["seeds"] == 1
