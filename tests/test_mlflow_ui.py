@@ -193,6 +193,7 @@ def test_checkpoint_is_not_part_of_the_studys_identity(tiny_raw):
 
 
 def test_system_metrics_are_opt_in(tiny_raw, write_study, workdir, monkeypatch):
+    pytest.importorskip("psutil", reason="system metrics need psutil (the dev extra has it)")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
     monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
     tiny_raw["factors"] = {"l2": {"lambda": 1e-3}}

@@ -261,7 +261,7 @@ def _monitor(run_id: str, uri: str):
     try:
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
     except ImportError as e:  # psutil missing
-        raise AblateError(f"--system-metrics needs psutil ({e}): pip install psutil") from None
+        raise AblateError(f"--system-metrics needs psutil ({e}): pip install 'ablate[system-metrics]'") from None
     monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_SECONDS, tracking_uri=uri)
     monitor.start()
     return monitor

@@ -16,6 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 BASELINE_COLOR = (0.25, 0.25, 0.25)
+INK_LUMINANCE = 0.33  # the lightest an arm's name may be drawn as text (white's is 1)
 OTHER_COLOR = (0.78, 0.78, 0.78)  # arms drawn for context only, when a shared axis highlights a few
 HIGHLIGHT_ABOVE = 8  # arms a shared axis shows each in its own colour; beyond, it highlights a few
 HIGHLIGHTED = 3  # the best and the worst arms highlighted (with the baseline) beyond that
@@ -42,8 +43,12 @@ def arm_palette(arms: list[str]) -> dict[str, tuple[float, float, float]]:
 
 
 def ink(color) -> tuple[float, float, float]:
-    """The arm's color darkened for text: tab20's light hues are unreadable as title text on white."""
-    return tuple(0.7 * c for c in color[:3])
+    """The arm's color darkened for text: tab20's light hues are unreadable as title text on white, so every
+    hue is brought to at most a fixed luminance (dark ones barely change, pale ones a lot; the hue stays)."""
+    r, g, b = color[:3]
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    scale = min(0.7, INK_LUMINANCE / luminance) if luminance > 0 else 1.0
+    return (scale * r, scale * g, scale * b)
 
 
 @contextlib.contextmanager
