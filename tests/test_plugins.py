@@ -103,6 +103,12 @@ def test_a_study_lists_a_plugin_file_relative_to_itself(plugged, workdir):
     assert not (folder / "__pycache__").exists()  # a plugin leaves no bytecode beside it
 
 
+def test_overrides_with_a_path_keep_plugins_relative_to_the_study_file(plugged, workdir):
+    tag, folder = plugged  # the message source is "study.yaml name=/x/y": the folder comes from the path alone
+    study = load_study(folder / "study.yaml", ("name=/tmp/elsewhere/name",))
+    assert [p.label for p in study.plugins] == ["plugin.py"]
+
+
 def test_the_plugins_content_is_part_of_the_study_hash(plugged):
     tag, folder = plugged
     first = load_study(folder / "study.yaml")
