@@ -23,6 +23,7 @@ class Tag:
     DESCRIPTION = "ablate.description"
     DESIGN = "ablate.design"
     DESIGN_RECORD = "ablate.design."  # + key: the design's record (estimable terms, levels, aliases, analyses)
+    ANALYSIS = "ablate.analysis."  # + key: min_effect, seeds ({initial, max}), sequential (the seed decision)
     METRIC = "ablate.metric"
     DIRECTION = "ablate.direction"
     ARMS = "ablate.arms"
@@ -130,6 +131,7 @@ class ParentRecord:
     machine: str = ""
     created: str = ""
     design_record: dict[str, Any] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)  # what the statistics need beyond the design
     ready: bool = False
     tuned: dict[str, float] | None = None
     tune_importances: dict[str, float] = field(default_factory=dict)
@@ -151,6 +153,7 @@ class ParentRecord:
             Tag.CREATED: self.created, Tag.RUN_NAME: self.study,
         }
         tags.update({Tag.DESIGN_RECORD + k: json_tag(v) for k, v in self.design_record.items()})
+        tags.update({Tag.ANALYSIS + k: json_tag(v) for k, v in self.analysis.items()})
         return {k: v for k, v in tags.items() if v != ""}
 
     @staticmethod
@@ -181,13 +184,14 @@ class ParentRecord:
         """A parent run's tags back as a record; a missing or malformed tag degrades to empty, never raises."""
         tags = dict(tags)
         tuned = _json(tags, Tag.TUNED, {}) if Tag.TUNED in tags else None
-        design_record = {}
+        design_record, analysis = {}, {}
         for key in tags:
-            if key.startswith(Tag.DESIGN_RECORD):
-                try:
-                    design_record[key[len(Tag.DESIGN_RECORD):]] = json.loads(tags[key])
-                except ValueError:
-                    continue
+            for prefix, into in ((Tag.DESIGN_RECORD, design_record), (Tag.ANALYSIS, analysis)):
+                if key.startswith(prefix):
+                    try:
+                        into[key[len(prefix):]] = json.loads(tags[key])
+                    except ValueError:
+                        continue
         return cls(
             study=tags.get(Tag.STUDY, ""), study_hash=tags.get(Tag.HASH, ""),
             description=tags.get(Tag.DESCRIPTION, ""), design=tags.get(Tag.DESIGN, ""),
@@ -199,6 +203,7 @@ class ParentRecord:
             precision=tags.get(Tag.PRECISION, ""), git_commit=tags.get(Tag.GIT_COMMIT, ""),
             versions={str(k): str(v) for k, v in _json(tags, Tag.VERSIONS, {}).items()},
             machine=tags.get(Tag.MACHINE, ""), created=tags.get(Tag.CREATED, ""), design_record=design_record,
+            analysis=analysis,
             ready=tags.get(Tag.READY) == "1", tuned=tuned,
             tune_importances=_json(tags, Tag.TUNE_IMPORTANCES, {}),
             tune_importance_method=tags.get(Tag.TUNE_IMPORTANCE_METHOD, ""),

@@ -21,6 +21,7 @@ from ablate.report.results import Results, load_results
 from ablate.report.sections import DEFAULT_SECTIONS
 from ablate.report.stats.effects import effect_table
 from ablate.report.stats.leaderboard import leaderboard
+from ablate.report.stats.verdicts import factor_verdicts, verdict_table
 from ablate.uri import redact_uri
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,7 +80,7 @@ def _content_security_policy(html_without_csp: str) -> str:
 def render_report(
     results: Results, out_dir: str | Path, sections: list[SectionBuilder] | None = None
 ) -> Path:
-    """Write index.html, summary.csv and effects.csv for loaded results (no MLflow access; testable)."""
+    """Write index.html, summary.csv, effects.csv and verdicts.csv for loaded results (no MLflow access)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     built: list[Section] = [s for s in (b(results) for b in (sections or DEFAULT_SECTIONS)) if s is not None]
@@ -89,7 +90,10 @@ def render_report(
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     leaderboard(results).to_csv(out / "summary.csv", index=False)
-    effect_table(results).assign(metric=results.study.metric).to_csv(out / "effects.csv", index=False)
+    effects = effect_table(results)
+    effects.assign(metric=results.study.metric).to_csv(out / "effects.csv", index=False)
+    verdict_table(factor_verdicts(results, effects)).assign(metric=results.study.metric).to_csv(
+        out / "verdicts.csv", index=False)
     return index
 
 
@@ -104,7 +108,7 @@ def build_report(
     results = load_results(study_name, tracking_uri)
     index = render_report(results, out_dir, sections)
     if log_artifacts:
-        files = [index, index.parent / "summary.csv", index.parent / "effects.csv"]
+        files = [index] + [index.parent / f for f in ("summary.csv", "effects.csv", "verdicts.csv")]
         from ablate.tracking import log_report
 
         log_report(tracking_uri, results.study.run_id, files)

@@ -57,6 +57,17 @@ class StudyInfo:
     tune_importance_method: str = ""
     tune_optuna_study: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    min_effect: float | None = None  # metric.min_effect; None: the metric's default (stats/margin.py)
+    seed_plan: dict[str, int] = field(default_factory=dict)  # seeds: {initial, max}, when added until decided
+    seed_decision: dict[str, Any] | None = None  # the recorded decision of seeds-until-decided (sequential)
+
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epochs every cell was planned to train (train.epochs), for the convergence check."""
+        try:
+            return int(float(self.params["train.epochs"]))
+        except (KeyError, ValueError):
+            return None
 
     @property
     def baseline(self) -> str | None:
@@ -164,7 +175,15 @@ def parse_study(parent: ParentRecord) -> StudyInfo:
         tune_importance_method=parent.tune_importance_method,
         tune_optuna_study=parent.tune_optuna_study,
         params=dict(parent.params),
+        min_effect=_positive(parent.analysis.get("min_effect")),
+        seed_plan={k: int(v) for k, v in (parent.analysis.get("seeds") or {}).items() if isinstance(v, int)},
+        seed_decision=parent.analysis.get("sequential") if isinstance(parent.analysis.get("sequential"), dict)
+        else None,
     )
+
+
+def _positive(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def parse_cells(children: list[CellRecord], factors: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:

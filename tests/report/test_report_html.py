@@ -124,7 +124,7 @@ def test_failed_cell_listed_with_reason_and_run_id(built):
 def test_report_logged_to_parent_run(built):
     _, _, uri, ids = built
     names = {a.path for a in MlflowClient(uri).list_artifacts(ids["parent"], "report")}
-    assert names == {"report/index.html", "report/summary.csv", "report/effects.csv"}
+    assert names == {"report/index.html", "report/summary.csv", "report/effects.csv", "report/verdicts.csv"}
 
 
 def test_every_study_string_is_escaped(xss_store, tmp_path):

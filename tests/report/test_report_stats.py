@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 from simulate import results_from_cells, simulate
 from statsmodels.stats.multitest import multipletests
 
@@ -67,7 +68,10 @@ def test_paired_difference_vs_baseline_hand_computed():
     assert row["term"] == "l2" and row["n"] == 3
     assert row["estimate"] == pytest.approx(d.mean())
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(intervals.t_ci(d))
-    assert row["p_value"] == pytest.approx(0.25) and row["p_holm"] == pytest.approx(0.25)
+    # the p-value is the interval's own test (the paired t), no longer the sign-flip test (whose p could
+    # never go below 2/2^3 = 0.25 here): scipy's ttest_rel on the same pairs
+    expected = sps.ttest_rel([0.83, 0.71, 0.95], [0.80, 0.70, 0.90]).pvalue
+    assert row["p_value"] == pytest.approx(expected) and row["p_holm"] == pytest.approx(expected)
     assert bool(row["low_power"]) and not bool(row["significant"])
 
 

@@ -1,20 +1,32 @@
-"""The answer in plain words."""
+"""The answer in plain words: one verdict per factor, and the error rate that holds for the page."""
 
 from __future__ import annotations
 
 from ablate.report.page import Section
 from ablate.report.results import Results
-from ablate.report.stats.pvalues import MIN_SEEDS_FOR_POWER
-from ablate.report.stats.verdicts import factor_verdicts
+from ablate.report.stats.effects import effect_table, metric_scale
+from ablate.report.stats.margin import margin_text
+from ablate.report.stats.verdicts import factor_verdicts, family_statement
 
 
 def verdict_section(results: Results) -> Section:
-    """The answer in plain words, one line per factor."""
-    verdicts = factor_verdicts(results)
+    """The answer in plain words, one line per factor, with the margin and error rate it was judged by."""
+    verdicts = factor_verdicts(results, effect_table(results))
     n_seeds = int(results.finished["seed"].nunique()) if len(results.finished) else 0
+    scale, unit = metric_scale(results.study.metric)
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("helps", "hurts", "negligible", "inconclusive")}
+    sequential = bool(results.study.seed_decision)
     return Section(
         "verdicts",
         "Verdicts",
         "_verdicts.html",
-        {"verdicts": verdicts, "n_seeds": n_seeds, "low_power": n_seeds < MIN_SEEDS_FOR_POWER},
+        {
+            "verdicts": verdicts,
+            "n_seeds": n_seeds,
+            "counts": counts,
+            "margin": margin_text(results.study, scale, unit),
+            "statement": family_statement(verdicts),
+            "test": "Stein's two-stage test (the stage-1 spread; see Seeds)" if sequential
+            else "the paired t test, or the t test of the factorial fit's contrast (seed block)",
+        },
     )

@@ -1,4 +1,5 @@
-"""A fraction's aliasing, read from the design record, and the effects it can estimate.
+"""What the design record says about the terms: a fraction's aliasing, the estimable terms, each factor's
+levels, and the effects a fraction can estimate.
 
 The parent run records the design's alias chains (design record `aliases`) and the terms its arms can
 separate (`estimable`). Only the estimable terms are fitted, through the one OLS fit (stats/ols.py).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ablate.report.results import Results
-from ablate.report.stats.ols import TERM_COLUMNS, fit_terms
+from ablate.report.stats.ols import TERM_COLUMNS, Coding, coding_for, fit_terms
 
 COLUMNS = [*TERM_COLUMNS, "aliased_with"]
 
@@ -22,6 +23,18 @@ def _record(results: Results, key: str, default):
 def aliasing(results: Results) -> dict:
     """The recorded alias structure ({} when the design is not a fraction)."""
     return _record(results, "aliases", {})
+
+
+def level_order(results: Results) -> dict[str, list[str]]:
+    """factor -> level labels in level order, for the factors that list levels (empty: none do)."""
+    levels = _record(results, "levels", {})
+    return {str(k): [str(x) for x in v] for k, v in levels.items() if isinstance(v, list)}
+
+
+def codings(results: Results) -> dict[str, Coding]:
+    """How each factor enters the OLS: a +-1/2 column, or its levels' dummies against the reference."""
+    order = level_order(results)
+    return {f: coding_for(f, order.get(f)) for f in results.study.factors}
 
 
 def estimable(results: Results) -> list[str]:
@@ -49,5 +62,5 @@ def estimable_effects(results: Results, terms: list[str], metric: str | None = N
     cells = results.finished
     if cells.empty or metric not in cells:
         return pd.DataFrame(columns=COLUMNS)
-    fit = fit_terms(cells, metric, terms)
+    fit = fit_terms(cells, metric, terms, codings(results))
     return pd.DataFrame(columns=COLUMNS) if fit is None else fit.terms

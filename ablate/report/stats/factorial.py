@@ -1,57 +1,151 @@
-"""Factorial designs: main effect of every factor and every two-way interaction, from the one OLS fit.
+"""Factorial designs: every factor's effect, the estimable two-way interactions, and each level's contrast.
 
-Run when the design's record lists the "factorial" analysis. Holm's correction covers all terms reported.
+Run when the design's record lists the "factorial" analysis. One OLS fit with the seed block over every
+finished cell (stats/ols.py), with the terms the design can estimate; a factor's effect is the contrast
+between the arms' least-squares means with it on and off (levels: at each level and at its reference),
+averaged over the other factors. A one-seed two-level factorial has no residual, so its effects are
+judged by Lenth's pseudo standard error (stats/lenth.py) instead.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ablate.report.results import Results
-from ablate.report.stats.ols import fit_terms
-from ablate.report.stats.pvalues import EFFECT_COLUMNS, MIN_SEEDS_FOR_POWER, with_holm
+from ablate.report.stats.aliasing import codings, estimable
+from ablate.report.stats.contrast import Estimate
+from ablate.report.stats.lenth import lenth_estimates, saturated_effects
+from ablate.report.stats.margin import study_margin
+from ablate.report.stats.ols import Coding, Fit, fit_cells
+from ablate.report.stats.pvalues import EFFECT_COLUMNS, with_holm
 
-METHOD = "OLS, factors coded ±1/2, seed as block; t CI; Holm"
+METHOD = "OLS, factors coded ±1/2 (levels: treatment dummies), seed as block; t CI"
+LENTH_METHOD = "one seed: Lenth's pseudo standard error, t with m/3 df"
 
 
-def factorial_effects(results: Results, metric: str | None = None) -> pd.DataFrame:
-    """Main effects and two-way interactions with 95% CIs; empty when the design is not factorial.
+@dataclass
+class Factorial:
+    """One study's factorial analysis: the fit (None for Lenth's), each factor's contrasts, and how."""
 
-    Interactions are dropped (main effects kept) when the cells cannot identify them with residual
-    degrees of freedom to spare, e.g. one seed or a resolution-III fraction.
-    """
+    method: str
+    factors: list[str]
+    codings: dict[str, Coding]
+    fit: Fit | None = None
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mains: dict[str, Estimate] = field(default_factory=dict)  # two-level factors: on - off
+    interactions: dict[str, Estimate] = field(default_factory=dict)  # 'a:b' of two-level factors
+    levels: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # factor -> level -> vs reference
+    trends: dict[str, Estimate] = field(default_factory=dict)  # numeric levels: linear trend per step
+    lenth: pd.DataFrame | None = None  # one-seed designs: every contrast (term, estimate, aliases)
+
+
+def _varying(cells: pd.DataFrame, coding: Coding) -> bool:
+    column = coding.factor if coding.two_level else f"level:{coding.factor}"
+    return column in cells and cells[column].nunique() >= 2
+
+
+def analyse(results: Results, metric: str | None = None) -> Factorial | None:
+    """The factorial analysis of a study whose design supports it; None otherwise or when nothing fits."""
     metric = metric or results.study.metric
     cells = results.finished
     if not results.study.supports("factorial") or cells.empty or metric not in cells:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    cells = cells[cells[metric].notna()]
-    factors = [f for f in results.study.factors if f in cells and cells[f].nunique() == 2]
-    for interactions in (True, False):
-        pairs = itertools.combinations(factors, 2) if interactions and len(factors) > 1 else ()
-        fit = fit_terms(cells, metric, factors + [f"{a}:{b}" for a, b in pairs])
+        return None
+    cells = cells[pd.to_numeric(cells[metric], errors="coerce").notna()]
+    coding = codings(results)
+    factors = [f for f in results.study.factors if _varying(cells, coding[f])]
+    if not factors:
+        return None
+    if cells["seed"].nunique() == 1 and all(coding[f].two_level for f in factors):
+        return _lenth(cells, factors, coding, metric)
+    wanted = [t for t in estimable(results) if all(p in factors for p in t.split(":"))]
+    if not any(":" in t for t in wanted):
+        wanted = factors + [f"{a}:{b}" for a, b in itertools.combinations(factors, 2)]
+    for terms in (wanted, factors):
+        fit = fit_cells(cells, metric, terms, coding)
         if fit is not None:
             break
     else:
+        return None
+    out = Factorial(METHOD, factors, coding, fit, cells)
+    for f in factors:
+        _contrasts(out, f)
+    for term, columns in fit.model.terms.items():
+        if ":" in term and len(columns) == 1:
+            out.interactions[term] = fit.coefficient(columns[0])
+    return out
+
+
+def _contrasts(out: Factorial, factor: str) -> None:
+    """A factor's contrasts from the fit: on - off, or each level - the reference, and the trend."""
+    fit, cells, coding = out.fit, out.cells, out.codings[factor]
+    arms = cells["arm"]
+    if coding.two_level:
+        on = cells[factor].astype(bool)
+        out.mains[factor] = fit.estimate(fit.row_mean(on, arms) - fit.row_mean(~on, arms))
+        return
+    values = cells[f"level:{factor}"].astype(str)
+    present = [lv for lv in coding.labels if (values == lv).any()]
+    rows = {lv: fit.row_mean(values == lv, arms) for lv in present}
+    if coding.reference not in rows:
+        return
+    out.levels[factor] = {lv: fit.estimate(rows[lv] - rows[coding.reference]) for lv in present
+                          if lv != coding.reference}
+    numbers = _numeric(present)
+    if numbers is not None and len(present) >= 3:
+        index = np.arange(len(present), dtype=float)
+        w = (index - index.mean()) / ((index - index.mean()) ** 2).sum()  # least-squares slope per step
+        out.trends[factor] = fit.estimate(sum(wi * rows[lv] for wi, lv in zip(w, present)))
+
+
+def _numeric(labels: list[str]) -> list[float] | None:
+    """Level labels as numbers ('off' = 0) when every one is a number (ordered strengths)."""
+    try:
+        return [0.0 if lv == "off" else float(lv) for lv in labels]
+    except ValueError:
+        return None
+
+
+def _lenth(cells: pd.DataFrame, factors: list[str], coding: dict[str, Coding], metric: str) -> Factorial | None:
+    effects = saturated_effects(cells, factors, metric)
+    estimates = lenth_estimates(effects, len(cells))
+    if not estimates:
+        return None
+    out = Factorial(LENTH_METHOD, factors, coding, None, cells, lenth=effects)
+    out.mains = {f: estimates[f] for f in factors if f in estimates}
+    out.interactions = {t: e for t, e in estimates.items() if t.count(":") == 1}
+    return out
+
+
+def factorial_effects(results: Results, metric: str | None = None) -> pd.DataFrame:
+    """The factorial effects table: main effects and two-way interactions (one Holm family), then each
+    multi-level factor's levels against its reference (a family per factor) and its trend; empty when the
+    design is not factorial."""
+    metric = metric or results.study.metric
+    analysis = analyse(results, metric)
+    if analysis is None:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
-    rows = [
-        {
-            "analysis": "interaction" if ":" in row.term else "main_effect",
-            "term": row.term,
-            "reference": "averaged over the other factors",
-            "n": fit.n,
-            "estimate": row.estimate,
-            "ci_low": row.ci_low,
-            "ci_high": row.ci_high,
-            "p_value": row.p_value,
-            "low_power": fit.df_resid < MIN_SEEDS_FOR_POWER,
-            "method": METHOD,
-        }
-        for row in fit.terms.itertuples()
-    ]
-    return with_holm(rows)
+    margin = study_margin(results.study)[0] if metric == results.study.metric else None
+    method = analysis.method
+    terms = [("main_effect", t, "averaged over the other factors", e) for t, e in analysis.mains.items()]
+    terms += [("interaction", t, "change in one's effect with the other on", e)
+              for t, e in analysis.interactions.items()]
+    parts = [with_holm([{"analysis": a, "term": t, "reference": r, "method": method, **e.row(margin)}
+                        for a, t, r, e in terms], f"factorial terms ({len(terms)})", margin)]
+    for factor, levels in analysis.levels.items():
+        ref = f"{factor}={analysis.codings[factor].reference}"
+        rows = [{"analysis": "level", "term": f"{factor}={lv}", "reference": ref, "method": method, **e.row(margin)}
+                for lv, e in levels.items()]
+        parts.append(with_holm(rows, f"levels of {factor} ({len(rows)})", margin))
+        if factor in analysis.trends:
+            trend = {"analysis": "trend", "term": factor, "reference": "linear trend per level step",
+                     "method": method, **analysis.trends[factor].row(margin)}
+            parts.append(with_holm([trend], f"trend of {factor}", margin))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EFFECT_COLUMNS)
 
 
 def interaction_matrix(effects: pd.DataFrame, factors: list[str]) -> pd.DataFrame:

@@ -1,8 +1,10 @@
-"""p-values and their correction: the exact sign-flip test and Holm's step, applied the same way to every
-family of comparisons (one `with_holm` builds each effects table).
+"""Holm's step over a named family of comparisons (one `with_holm` builds each effects table), and the
+exact sign-flip permutation test, which the paired tables show beside the t test once there are enough
+seeds for it to reach 5% (its smallest two-sided p is 2/2^n, so never at 5 seeds or fewer).
 
-The paired test is an exact sign-flip permutation test (no normality assumption); its smallest possible
-p-value is 2/2^n, so with fewer than 5 seeds the report says that the test has little power.
+Every table's p-value is its interval's own t test (stats/contrast.py); Holm then holds the probability
+of any false rejection in that family at ALPHA. `low_power` marks a comparison whose minimum detectable
+effect at 80% power (at the family's Bonferroni level) is larger than the practical margin.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-ALPHA = 0.05
-MIN_SEEDS_FOR_POWER = 5
-EXACT_PERMUTATION_MAX_N = 16  # 2^16 sign patterns; beyond, a seeded Monte Carlo permutation test
+from ablate.report.stats.contrast import ALPHA
+from ablate.report.stats.power import mde
 
-# one row per comparison, in every effects table (paired vs baseline, contributions, factorial terms)
-EFFECT_COLUMNS = ["analysis", "term", "reference", "n", "estimate", "ci_low", "ci_high", "p_value", "p_holm",
-                  "significant", "low_power", "method"]
+EXACT_PERMUTATION_MAX_N = 16  # 2^16 sign patterns; beyond, a seeded Monte Carlo permutation test
+MIN_SEEDS_FOR_PERMUTATION = 6  # 2/2^6 = 0.031: below this the permutation test cannot reach 5%
+
+# one row per comparison, in every effects table (paired vs baseline, contributions, factorial terms, levels)
+EFFECT_COLUMNS = ["analysis", "term", "reference", "family", "n", "estimate", "se", "df", "ci_low", "ci_high",
+                  "p_value", "p_holm", "significant", "p_tost", "p_permutation", "low_power", "method"]
 
 
 def sign_flip_pvalue(diffs) -> float:
@@ -52,9 +56,16 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def with_holm(rows: list[dict]) -> pd.DataFrame:
-    """One Holm family (the rows given) as an effects table: p_holm and significance at ALPHA added."""
-    frame = pd.DataFrame(rows, columns=[c for c in EFFECT_COLUMNS if c not in {"p_holm", "significant"}])
-    frame["p_holm"] = holm(frame["p_value"].to_numpy()) if len(frame) else []
+def with_holm(rows: list[dict], family: str = "", margin: float | None = None) -> pd.DataFrame:
+    """One Holm family (the rows given, named `family`) as an effects table: p_holm and significance at
+    ALPHA added, and low_power where the comparison's MDE (80% power, Bonferroni over the family) exceeds
+    the practical margin."""
+    frame = pd.DataFrame(rows, columns=[c for c in EFFECT_COLUMNS if c not in {"p_holm", "significant", "family",
+                                                                            "low_power"}])
+    frame["family"] = family
+    frame["p_holm"] = holm(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
     frame["significant"] = frame["p_holm"] < ALPHA
+    m = max(int(frame["p_value"].notna().sum()), 1)
+    detectable = [mde(se, df, ALPHA / m) for se, df in zip(frame["se"], frame["df"])]
+    frame["low_power"] = [not (margin and np.isfinite(d) and d <= margin) for d in detectable]
     return frame[EFFECT_COLUMNS]

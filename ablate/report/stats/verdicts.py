@@ -1,25 +1,45 @@
-"""One sentence per factor, in plain words: does it help, by how much, how sure.
+"""One verdict per factor, in four words: helps, hurts, negligible, inconclusive.
 
-The sentence is built from the strongest analysis the design allows: the OLS main effect when the design
-is factorial, the factor's contribution when the design records one, and otherwise the single-factor arm
-against the baseline. Accuracy-like metrics are stated in percentage points (effects.metric_scale).
+The family is one comparison per factor (stats/basis.py), judged at ALPHA = 0.05 two-sided:
+- negligible (checked first): the equivalence test (TOST) within +-min_effect rejects after Holm over the
+  family's TOST p-values; a multi-level factor is negligible when no level helps by the margin and its
+  best level is no worse than the margin (its best achievable effect lies inside +-min_effect).
+- helps / hurts: the two-sided t test rejects after Holm over the family, direction by the metric's. A
+  multi-level factor's p is its best level's, Holm-adjusted over its own levels first (the best level is
+  chosen by looking, so it must pay for the choice).
+- inconclusive: neither; it states the smallest effect the study could detect at 80% power and the seeds
+  that would detect min_effect (both at the Bonferroni level alpha/m).
+So the probability of any wrong helps/hurts call on the page is at most 5%, and of any wrong negligible
+call at most 5% (normal errors, additive seed effect). A study that added seeds until decided is judged by
+Stein's two-stage test (stats/sequential.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ablate.report.results import Results
-from ablate.report.stats.effects import effect_table, metric_scale
-from ablate.report.stats.paired import arm_factor_sets
+from ablate.report.stats.basis import Basis, verdict_basis
+from ablate.report.stats.contrast import ALPHA, NO_ESTIMATE, Estimate
+from ablate.report.stats.convergence import still_improving, undertrained_note
+from ablate.report.stats.effects import effect_table
+from ablate.report.stats.margin import study_margin
+from ablate.report.stats.power import mde, seeds_needed
+from ablate.report.stats.pvalues import holm
+from ablate.report.stats.sequential import stein_estimates
+from ablate.report.stats.wording import verdict_text
+
+STATUSES = ("helps", "hurts", "negligible", "inconclusive")
+CSV_COLUMNS = ["factor", "verdict", "level", "estimate", "low", "high", "p_value", "p_adjusted", "p_tost_adjusted",
+               "min_effect", "mde", "seeds_needed", "basis", "family", "undertrained", "aliased_with"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A factor's verdict: `status` is helps | hurts | unclear | untested; `text` is the sentence."""
+    """A factor's verdict: `status` is one of STATUSES, `text` the sentence; numbers in metric units."""
 
     factor: str
     status: str
@@ -27,73 +47,116 @@ class Verdict:
     estimate: float = np.nan
     ci_low: float = np.nan
     ci_high: float = np.nan
+    p_value: float = np.nan
     p_holm: float = np.nan
+    p_tost_holm: float = np.nan
+    level: str = ""
     basis: str = ""
+    family: str = ""
+    min_effect: float = np.nan
+    mde: float = np.nan
+    seeds_needed: int | None = None
+    undertrained: str = ""
+    aliased_with: str = ""
+    f_test_p: float = np.nan
 
 
-def _basis(results: Results, effects: pd.DataFrame, factor: str) -> tuple[pd.Series | None, str]:
-    """The row that speaks for `factor`, and a few words on what it compares."""
-    for analysis, words in [
-        ("main_effect", "main effect, averaged over the other factors"),
-        ("contribution", ""),
-    ]:
-        rows = effects[(effects["analysis"] == analysis) & (effects["term"] == factor)]
-        if len(rows):
-            row = rows.iloc[0]
-            return row, words or f"contribution: {row['reference']}"
-    alone = [arm for arm, s in arm_factor_sets(results).items() if s == frozenset({factor})]
-    rows = effects[(effects["analysis"] == "vs_baseline") & effects["term"].isin(alone)]
-    if len(rows):
-        return rows.iloc[0], f"arm {rows.iloc[0]['term']} vs baseline"
-    return None, ""
+@dataclass(frozen=True)
+class _Judged:
+    """One factor's family entry before Holm: the level that speaks for it and its p-values."""
+
+    basis: Basis
+    level: str
+    estimate: Estimate
+    p: float
+    p_tost: float
+
+
+def _judge(basis: Basis, sign: float, margin: float | None) -> _Judged:
+    """The level that speaks for the factor (the best, in the metric's direction) and its two p-values.
+
+    Two-sided p: the best level's, Holm-adjusted over the factor's levels (it was chosen by looking).
+    Equivalence: no level helps by the margin (each level's one-sided test, all must reject:
+    intersection-union) and the best level is no worse than the margin (one-sided, Bonferroni over the
+    levels, since it was chosen); for an on/off factor this is exactly TOST.
+    """
+    levels = list(basis.estimates)
+    estimates = [basis.estimates[lv] for lv in levels]
+    raw = np.array([e.p_value() for e in estimates], dtype=float)
+    adjusted = holm(raw) if len(levels) > 1 else raw
+    scores = [sign * e.estimate if np.isfinite(e.estimate) else -np.inf for e in estimates]
+    best = int(np.argmax(scores))
+    p_tost = np.nan
+    if margin:
+        toward = [replace(e, estimate=sign * e.estimate) for e in estimates]  # + = helps
+        no_gain = max(e.p_below(margin) for e in toward)
+        no_loss = min(1.0, len(levels) * toward[best].p_above(-margin))
+        p_tost = float(max(no_gain, no_loss))
+    return _Judged(basis, levels[best], estimates[best], float(adjusted[best]), p_tost)
 
 
 def factor_verdicts(results: Results, effects: pd.DataFrame | None = None) -> list[Verdict]:
     """A verdict for every factor of the study, in the study's factor order."""
     effects = effect_table(results) if effects is None else effects
-    metric, direction = results.study.metric, results.study.direction
-    scale, unit = metric_scale(metric)
-    n_seeds = int(results.finished["seed"].nunique()) if len(results.finished) else 0
+    study = results.study
+    sign = 1.0 if study.direction == "maximize" else -1.0
+    margin, _ = study_margin(study)
+    bases = stein_estimates(results, verdict_basis(results))
+    judged = {f: _judge(b, sign, margin) for f, b in bases.items() if b is not None and b.estimates}
+    tested = [f for f, j in judged.items() if j.estimate.testable]
+    p_holm = dict(zip(tested, holm([judged[f].p for f in tested])))
+    tost_holm = dict(zip(tested, holm([judged[f].p_tost for f in tested])))
+    m = max(len(tested), 1)
+    family = f"verdicts ({len(tested)} factors, Holm)"
+    flags = still_improving(results)
     out = []
-    for factor in results.study.factors:
-        row, basis = _basis(results, effects, factor)
-        if row is None or not np.isfinite(row["estimate"]):
-            out.append(
-                Verdict(
-                    factor,
-                    "untested",
-                    f"{factor}: not isolated by this design "
-                    "(no arm differs from another by this factor alone), so no verdict.",
-                )
-            )
+    for f in study.factors:
+        j = judged.get(f)
+        if j is None or f not in p_holm:
+            out.append(_untested(f, j, family, margin))
             continue
-        est, low, high = (float(row[k]) * scale for k in ("estimate", "ci_low", "ci_high"))
-        better = est > 0 if direction == "maximize" else est < 0
-        status = ("helps" if better else "hurts") if bool(row["significant"]) else "unclear"
-        words = {"helps": "helps", "hurts": "hurts", "unclear": "no clear effect"}[status]
-        interval = f"[{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else "(no interval: one paired seed)"
-        amount = f"{est:+.2f}{' ' + unit if unit else ''} {metric} {interval}"
-        sig = "significant" if status != "unclear" else "not significant"
-        text = f"{factor}: {words}, {amount}, {sig} after Holm correction ({_p(row['p_holm'])}; {basis})."
-        if bool(row["low_power"]):
-            text += f" Only {n_seeds} seed(s): the test has little power, so 'no clear effect' is not 'no effect'."
-        text += _interaction_note(effects, factor, scale, unit)
-        out.append(Verdict(factor, status, text, est, low, high, float(row["p_holm"]), basis))
+        est = j.estimate
+        if tost_holm[f] < ALPHA:
+            status = "negligible"
+        elif p_holm[f] < ALPHA:
+            status = "helps" if sign * est.estimate > 0 else "hurts"
+        else:
+            status = "inconclusive"
+        low, high = est.interval()
+        detectable = mde(est.se, est.df, ALPHA / m) if status == "inconclusive" else np.nan
+        needed = seeds_needed(est, margin, ALPHA / m) if status == "inconclusive" and margin else None
+        v = Verdict(f, status, "", est.estimate, low, high, est.p_value(), p_holm[f], tost_holm[f], j.level,
+                    j.basis.words, family, margin if margin else np.nan, detectable, needed,
+                    undertrained_note(results, j.basis.arms, flags), j.basis.aliased_with, j.basis.f_test_p)
+        out.append(_with_text(v, j, results, effects, m))
     return out
 
 
-def _interaction_note(effects: pd.DataFrame, factor: str, scale: float, unit: str) -> str:
-    """Say so when the factor's effect depends on another factor: its main effect alone would mislead."""
-    rows = effects[(effects["analysis"] == "interaction") & effects["significant"].astype(bool)]
-    notes = [
-        f"{r.term} ({r.estimate * scale:+.2f}{' ' + unit if unit else ''})"
-        for r in rows.itertuples()
-        if factor in r.term.split(":")
-    ]
-    return f" Its effect depends on: {', '.join(notes)}." if notes else ""
+def _untested(factor: str, judged: _Judged | None, family: str, margin: float | None) -> Verdict:
+    why = ("its comparison has no spread to test against (one paired seed)" if judged is not None
+           else "not isolated by this design (no arm differs from another by this factor alone)")
+    est = judged.estimate if judged is not None else NO_ESTIMATE
+    return Verdict(factor, "inconclusive", f"{factor}: inconclusive: {why}.", est.estimate, basis=why,
+                   family=family, min_effect=margin if margin else np.nan)
 
 
-def _p(p: float) -> str:
-    if not np.isfinite(p):
-        return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+def _with_text(v: Verdict, j: _Judged, results: Results, effects: pd.DataFrame, m: int) -> Verdict:
+    return replace(v, text=verdict_text(v, j.basis, results, effects, m))
+
+
+def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
+    """verdicts.csv: one row per factor, numbers in the metric's own units."""
+    rows = [{"factor": v.factor, "verdict": v.status, "level": v.level, "estimate": v.estimate, "low": v.ci_low,
+             "high": v.ci_high, "p_value": v.p_value, "p_adjusted": v.p_holm, "p_tost_adjusted": v.p_tost_holm,
+             "min_effect": v.min_effect, "mde": v.mde, "seeds_needed": v.seeds_needed, "basis": v.basis,
+             "family": v.family, "undertrained": v.undertrained, "aliased_with": v.aliased_with} for v in verdicts]
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def family_statement(verdicts: list[Verdict]) -> str:
+    """What error rate holds for the page as a whole."""
+    m = len([v for v in verdicts if np.isfinite(v.p_holm)])
+    return (f"Verdicts: {m} tests, Holm: the probability of any wrong helps/hurts call on this page is at most "
+            "5%, and of any wrong negligible call at most 5% (under the model: additive seed effect, normal "
+            "errors). The effects tables below are separate families (each Holm at 5%).")
+
