@@ -142,3 +142,17 @@ def test_fraction_has_the_fewest_runs_and_at_least_the_resolution(k, resolution,
     assert len(rows) == runs and len(set(rows)) == runs
     assert rows[0] == (0,) * k  # the baseline arm is in every design
     assert _resolution(rows) >= resolution
+
+
+@pytest.mark.parametrize("k,asked,runs,resolution", [(8, 3, 16, 4), (6, 3, 8, 3), (5, 4, 16, 5), (12, 3, 16, 3),
+                                                     (16, 3, 32, 4), (4, 3, 8, 4)])
+def test_fraction_has_the_highest_resolution_at_its_fewest_runs(k, asked, runs, resolution):
+    """At the fewest runs that keep the resolution asked, the search returns the highest resolution those
+    runs hold (8 factors in 16 runs: IV, where the first design found was III)."""
+    from ablate.designs.fractional import fraction_generators
+    from ablate.study import Factor
+
+    p, _ = fraction_generators(k, asked)
+    assert 2 ** p == runs
+    rows = fractional_rows(tuple(Factor(f"f{i}", (None, object())) for i in range(k)), asked)
+    assert len(rows) == runs and _resolution(rows) == resolution

@@ -75,18 +75,33 @@ def fractional_rows(factors: tuple[Factor, ...], resolution: int) -> list[tuple[
 
 
 def fraction_generators(k: int, resolution: int, budget: int = 200_000) -> tuple[int, list[int]]:
-    """(p, generators) of a 2^(k-p) fraction of at least `resolution` with the fewest runs 2^p: factors p..k-1
-    are products of base factors 0..p-1, each generator a bit mask over the base factors. Searched depth
-    first, longest generators first; the defining relation's shortest word must keep `resolution` letters.
-    p = k (no generators) is the full factorial. A search that exceeds `budget` steps at some p goes on to
-    p + 1 (more runs, never a lower resolution)."""
+    """(p, generators) of a 2^(k-p) fraction with the fewest runs 2^p that keeps at least `resolution`, and
+    at those runs the highest resolution there is: 8 factors at resolution III take 16 runs, and 16 runs
+    hold a resolution IV design, which costs nothing more and frees every main effect from two-way
+    interactions. Factors p..k-1 are products of base factors 0..p-1, each generator a bit mask over the
+    base factors; the defining relation's shortest word must keep the resolution's number of letters.
+    p = k (no generators) is the full factorial. A search that exceeds `budget` steps at some p goes on
+    to p + 1 (more runs, never a lower resolution)."""
     for p in range(max(1, k.bit_length()), k):
-        candidates = sorted((m for m in range(1, 2 ** p) if m.bit_count() >= max(2, resolution - 1)),
-                            key=lambda m: (-m.bit_count(), m))
-        found = _search_generators(candidates, p, k - p, resolution, [0, budget], 0, [], [])
-        if found is not None:
-            return p, found
+        found = _generators_at(k, p, resolution, budget)
+        if found is None:
+            continue
+        for better in range(resolution + 1, k + 1):  # the same runs, a higher resolution where one exists
+            if better >= 4 and k > 2 ** (p - 1):  # resolution IV holds at most 2^(p-1) factors in 2^p runs
+                break
+            higher = _generators_at(k, p, better, budget // 10)
+            if higher is None:
+                break
+            found = higher
+        return p, found
     return k, []
+
+
+def _generators_at(k: int, p: int, resolution: int, budget: int) -> list[int] | None:
+    """Generators of a 2^(k-p) fraction of at least `resolution`, or None (none found within budget)."""
+    candidates = sorted((m for m in range(1, 2 ** p) if m.bit_count() >= max(2, resolution - 1)),
+                        key=lambda m: (-m.bit_count(), m))
+    return _search_generators(candidates, p, k - p, resolution, [0, budget], 0, [], [])
 
 
 def _search_generators(candidates: list[int], p: int, extra: int, resolution: int, steps: list[int], start: int,
