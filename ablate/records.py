@@ -306,6 +306,7 @@ WEIGHTS_ARTIFACT, CONFIG_ARTIFACT = "weights.json", "config.json"
 CHECKPOINT_STATE, CHECKPOINT_MODEL = "checkpoint/state_dict.pt", "checkpoint/model.json"
 TUNE_HISTORY_ARTIFACT, TUNE_IMPORTANCES_ARTIFACT = "tune/history.json", "tune/importances.json"
 STUDY_ARTIFACT, RESOLVED_STUDY_ARTIFACT, REPORT_ARTIFACT_DIR = "study.yaml", "resolved_study.json", "report"
+SEQUENTIAL_ARTIFACT = "sequential.json"  # the seeds-until-decided decision (also tag ablate.analysis.sequential)
 TRAINING_EXPERIMENT = "custom_model_development"  # Tag.EXPERIMENT_KIND's value (the UI's enum)
 
 

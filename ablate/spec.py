@@ -19,6 +19,13 @@ FINAL_METRICS = {
     "val_acc": "maximize", "val_loss": "minimize", "gap_acc": "minimize",
 }
 TUNE_METRICS = {"val_acc": "maximize", "val_loss": "minimize"}  # reported every epoch, so trials can be pruned
+# the practical margin when a study gives none, by how the metric's name ends (in the metric's units)
+MIN_EFFECT_DEFAULTS = (("acc", 0.005), ("loss", 0.01), ("ece", 0.005))
+
+
+def default_min_effect(metric: str) -> float | None:
+    """Half a point of accuracy (or of calibration error), a hundredth of a loss; None: no default."""
+    return next((value for ending, value in MIN_EFFECT_DEFAULTS if metric.endswith(ending)), None)
 
 
 class TrainParams(StrictModel):
@@ -39,6 +46,8 @@ class TrainParams(StrictModel):
 class MetricSpec(StrictModel):
     name: str = "test_acc"
     direction: Literal["maximize", "minimize"] | None = None
+    min_effect: float | None = Field(None, gt=0.0, description="the smallest difference that matters, in the "
+                                     "metric's units (0.005 = half a point of accuracy); default per metric")
 
     @field_validator("name")
     @classmethod
@@ -50,6 +59,24 @@ class MetricSpec(StrictModel):
     @property
     def resolved_direction(self) -> str:
         return self.direction or FINAL_METRICS[self.name]
+
+    @property
+    def resolved_min_effect(self) -> float | None:
+        return self.min_effect or default_min_effect(self.name)
+
+
+class SeedPlan(StrictModel):
+    """`seeds: {initial: 3, max: 12}`: run `initial` seeds, then add seeds until every verdict is decided
+    (Stein's two-stage procedure), never more than `max`."""
+
+    initial: int = Field(ge=2, le=1000, description="seeds every arm runs first (2 or more: a spread is needed)")
+    max: int = Field(ge=2, le=1000, description="the most seeds any arm runs")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.max < self.initial:
+            raise ValueError(f"`initial <= max` must hold, but got (initial={self.initial}, max={self.max})")
+        return self
 
 
 class ParamRange(StrictModel):
@@ -124,7 +151,7 @@ class RawStudy(StrictModel):
     factors: dict[str, Any] = Field(min_length=1, max_length=64)
     always: dict[str, Any] = Field(default_factory=dict, max_length=64)
     design: DesignRef = DesignRef()
-    seeds: int | list[int] = 3
+    seeds: int | list[int] | SeedPlan = 3
     tune: TuneSpec | None = None
     plugins: tuple[str, ...] = Field((), max_length=32, description="Python files (relative to the study "
                                      "file) or module names that register models, datasets, regularizers")
@@ -136,9 +163,23 @@ class RawStudy(StrictModel):
             raise ValueError("each plugin is a non-empty path or module name (at most 1000 characters)")
         return v
 
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_plan(cls, v):
+        """A mapping is a seeds-until-decided plan: judged as one, so an error names its own rule only."""
+        if not isinstance(v, dict):
+            return v
+        try:
+            return SeedPlan.model_validate(v)
+        except ValidationError as e:
+            raise ValueError("; ".join((f"{'.'.join(map(str, x['loc']))}: " if x["loc"] else "")
+                                       + x["msg"].removeprefix("Value error, ") for x in e.errors())) from None
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v):
+        if isinstance(v, SeedPlan):
+            return v
         if isinstance(v, int):
             if not 1 <= v <= 1000:
                 raise ValueError("seeds must be a count in 1..1000 or a list of distinct non-negative ints")

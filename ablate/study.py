@@ -136,6 +136,13 @@ class Study:
     study_hash: str = ""
     tuned: tuple[tuple[str, float], ...] = ()  # frozen tune-phase values substituted into this study
     plugins: tuple[Plugin, ...] = ()  # the user code it runs (ablate/plugins.py); their content is hashed
+    # seeds until decided: `seeds` are the initial ones until the stage-1 decision extends them; None: fixed
+    seed_max: int | None = None
+
+    @property
+    def possible_seeds(self) -> tuple[int, ...]:
+        """Every seed a cell of this study may ever use (all `seed_max` when seeds are added until decided)."""
+        return tuple(range(self.seed_max)) if self.seed_max else self.seeds
 
     @property
     def model_family(self) -> str:
@@ -165,6 +172,9 @@ class Study:
             "design": self.design.canonical(),
             "seeds": list(self.seeds),
             "tune": self.tune.model_dump(mode="json") if isinstance(self.tune, BaseModel) else self.tune,
+            # only a study that adds seeds until decided: the margin then decides which cells run
+            **({"sequential": {"max": self.seed_max, "min_effect": self.metric.resolved_min_effect}}
+               if self.seed_max else {}),
         }
         if self.plugins:  # only then: a study without plugins keeps the hash it always had
             out["plugins"] = [p.canonical() for p in self.plugins]

@@ -28,7 +28,7 @@ SECTIONS = ("model", "data", "train")  # `<section>.<field>`; factors/always tak
 
 def tune_seed(study: Study) -> int:
     spec = study.tune
-    return spec.seed if spec.seed is not None else max(study.seeds) + 1
+    return spec.seed if spec.seed is not None else max(study.possible_seeds) + 1
 
 
 def tune_arm(study: Study) -> Arm:

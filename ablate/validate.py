@@ -23,7 +23,7 @@ from ablate.models import MODELS
 from ablate.plugins import study_plugins
 from ablate.regularizers import REGULARIZERS
 from ablate.regularizers.applicability import fit_problems, setting_problems
-from ablate.spec import DesignRef, RawStudy, problems_from
+from ablate.spec import DesignRef, MetricSpec, RawStudy, SeedPlan, problems_from
 from ablate.study import Arm, Cell, Factor, Study, content_hash
 from ablate.tuning import numeric_kind, replace_setting, setting, target, tune_arm
 from ablate.yamlio import read_yaml
@@ -72,10 +72,10 @@ def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] 
     if problems:
         raise StudyError(source, problems)
 
-    seeds = tuple(range(rs.seeds)) if isinstance(rs.seeds, int) else tuple(rs.seeds)
+    seeds, seed_max = _seed_plan(rs.seeds, rs.metric, problems)
     study = Study(name=rs.name, description=rs.description, model=model, data=data, train=rs.train,
                   metric=rs.metric, factors=tuple(factors.values()), always=always, design=design,
-                  seeds=seeds, tune=rs.tune, source=source, plugins=loaded)
+                  seeds=seeds, tune=rs.tune, source=source, plugins=loaded, seed_max=seed_max)
     study = dataclasses.replace(study, study_hash=content_hash(study.canonical()))
     _check_arms(study, problems)
     if study.tune is not None:
@@ -233,16 +233,32 @@ def _check_fit(builder, dataset, rs: RawStudy, problems: Problems) -> None:
     problems.extend(fit_problems(builder, dataset, {"factors": rs.factors, "always": rs.always}))
 
 
+def _seed_plan(seeds: int | list[int] | SeedPlan, metric: MetricSpec, problems: Problems):
+    """(the seeds every arm runs first, the most seeds when added until decided, else None); the margin
+    rules: an accuracy-like margin is a fraction (0.005 = half a point), and adding seeds needs a margin."""
+    name, given = metric.name, metric.min_effect
+    if given is not None and name.endswith("acc") and given >= 1:
+        problems.append(("metric.min_effect", f"min_effect is in the metric's units ({name} is a fraction: "
+                         "0.005 = half a point), so it must be below 1", given))
+    if isinstance(seeds, SeedPlan):
+        if metric.resolved_min_effect is None:
+            problems.append(("seeds", f"adding seeds until decided needs metric.min_effect ({name} has no "
+                             "default)", seeds.model_dump()))
+        return tuple(range(seeds.initial)), seeds.max
+    return (tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)), None
+
+
 def _check_arms(study: Study, problems: Problems) -> None:
     try:
         arms = study.arms()
     except ValueError as e:
         problems.append(("design", str(e), study.design.name))
         return
-    n = len(arms) * len(study.seeds)
+    seeds = study.seed_max or len(study.seeds)
+    n = len(arms) * seeds
     if n > MAX_CELLS:
         problems.append(("design", f"a study may have at most {MAX_CELLS} cells (arms x seeds)",
-                         f"{len(arms)} arms x {len(study.seeds)} seeds = {n}"))
+                         f"{len(arms)} arms x {seeds} seeds = {n}"))
     builder = MODELS.get(study.model.name)
     # every factor at its top level at once: the arm where knobs could collide (it need not be in the design)
     _check_kwargs(study, builder, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), problems)

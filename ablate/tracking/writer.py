@@ -23,6 +23,7 @@ from ablate.records import (
     DESIGN_ARTIFACT,
     PARENT,
     RESOLVED_STUDY_ARTIFACT,
+    SEQUENTIAL_ARTIFACT,
     STUDY_ARTIFACT,
     TRAINING_EXPERIMENT,
     TUNE_HISTORY_ARTIFACT,
@@ -30,6 +31,7 @@ from ablate.records import (
     CellRecord,
     ParentRecord,
     Tag,
+    json_tag,
 )
 from ablate.study import Cell, Study
 from ablate.testpoints import pause_point
@@ -64,8 +66,18 @@ def parent_record(study: Study) -> ParentRecord:
         dataset=study.data.name, precision=study.train.precision, git_commit=provenance.git_commit(),
         versions=provenance.versions(), machine=provenance.machine(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        design_record=study.design_record(arms),
+        design_record=study.design_record(arms), analysis=analysis_record(study),
     )
+
+
+def analysis_record(study: Study) -> dict[str, object]:
+    """What the statistics need beyond the design: the margin a study set, and its seeds-until-decided plan."""
+    out: dict[str, object] = {}
+    if study.metric.min_effect is not None:
+        out["min_effect"] = study.metric.min_effect
+    if study.seed_max:
+        out["seeds"] = {"initial": len(study.seeds), "max": study.seed_max}
+    return out
 
 
 def cell_record(parent_id: str, cell: Cell, trial_number: int, phase: str = "ablate",
@@ -204,6 +216,16 @@ class Tracker:
         self.client.log_dict(parent_id, summary.get("importances", {}), TUNE_IMPORTANCES_ARTIFACT)
         self.client.log_dict(parent_id, summary, TUNE_HISTORY_ARTIFACT)
         self._set_tags(parent_id, ParentRecord.tune_tags(frozen, summary))
+
+    def seed_decision(self, parent_id: str) -> dict | None:
+        """The recorded seeds-until-decided decision (stats/sequential.py), or None before it is made."""
+        decision = self.parent_record(parent_id).analysis.get("sequential")
+        return decision if isinstance(decision, dict) else None
+
+    def record_seed_decision(self, parent_id: str, decision: dict) -> None:
+        """The artifact first, then the tag: the tag's presence marks the decision made (read on resume)."""
+        self.client.log_dict(parent_id, decision, SEQUENTIAL_ARTIFACT)
+        self._set_tags(parent_id, {Tag.ANALYSIS + "sequential": json_tag(decision)})
 
     # ----------------------------------------------------------------------------------------- cell runs
     def start_cell(self, parent_id: str, cell: Cell, trial_number: int, phase: str = "ablate",

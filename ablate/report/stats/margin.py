@@ -8,18 +8,9 @@ metric's default below applies and the report says it was the default.
 from __future__ import annotations
 
 from ablate.report.results import StudyInfo
+from ablate.spec import default_min_effect  # one table of defaults, for the study file and the report
 
-# (name ending, default margin, why): half a point of accuracy; a hundredth of a nat of loss
-DEFAULTS = (("acc", 0.005, "half a point of accuracy"), ("loss", 0.01, "0.01 of the loss"),
-            ("ece", 0.005, "half a point of calibration error"))
-
-
-def default_min_effect(metric: str) -> float | None:
-    """The per-metric default margin; None for a metric ablate has no default for (analyze's own columns)."""
-    for ending, value, _ in DEFAULTS:
-        if metric.endswith(ending):
-            return value
-    return None
+__all__ = ["default_min_effect", "study_margin", "margin_text"]
 
 
 def study_margin(study: StudyInfo) -> tuple[float | None, bool]:
