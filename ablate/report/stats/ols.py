@@ -117,8 +117,8 @@ class Fit:
         seed on the same footing, so the difference of two is a seed-free contrast (c'b)."""
         index = self.model.x.index
         mask = mask.reindex(index, fill_value=False).astype(bool).to_numpy()
-        rows = self.model.x.loc[mask].groupby(arms.reindex(index).to_numpy()[mask]).mean().mean()
-        row = np.array(rows.to_numpy(dtype=float))
+        x, labels = self.model.x.to_numpy(dtype=float)[mask], arms.reindex(index).to_numpy()[mask]
+        row = np.mean([x[labels == a].mean(axis=0) for a in dict.fromkeys(labels)], axis=0)
         row[[self.column(s) for s in self.model.seed_columns]] = 0.0
         return row
 

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.report.stats.contrast import ALPHA
-from ablate.report.stats.power import mde
+from ablate.report.stats.power import POWER, power
 
 EXACT_PERMUTATION_MAX_N = 16  # 2^16 sign patterns; beyond, a seeded Monte Carlo permutation test
 MIN_SEEDS_FOR_PERMUTATION = 6  # 2/2^6 = 0.031: below this the permutation test cannot reach 5%
@@ -66,6 +66,7 @@ def with_holm(rows: list[dict], family: str = "", margin: float | None = None) -
     frame["p_holm"] = holm(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
     frame["significant"] = frame["p_holm"] < ALPHA
     m = max(int(frame["p_value"].notna().sum()), 1)
-    detectable = [mde(se, df, ALPHA / m) for se, df in zip(frame["se"], frame["df"])]
-    frame["low_power"] = [not (margin and np.isfinite(d) and d <= margin) for d in detectable]
+    # MDE > margin exactly when the power at the margin is below 80% (power grows with the effect)
+    frame["low_power"] = [not (margin and power(margin, se, df, ALPHA / m) >= POWER)
+                          for se, df in zip(frame["se"], frame["df"])]
     return frame[EFFECT_COLUMNS]

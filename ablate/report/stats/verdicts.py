@@ -62,7 +62,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class _Judged:
+class Judged:
     """One factor's family entry before Holm: the level that speaks for it and its p-values."""
 
     basis: Basis
@@ -72,7 +72,7 @@ class _Judged:
     p_tost: float
 
 
-def _judge(basis: Basis, sign: float, margin: float | None) -> _Judged:
+def judge(basis: Basis, sign: float, margin: float | None) -> Judged:
     """The level that speaks for the factor (the best, in the metric's direction) and its two p-values.
 
     Two-sided p: the best level's, Holm-adjusted over the factor's levels (it was chosen by looking).
@@ -92,7 +92,25 @@ def _judge(basis: Basis, sign: float, margin: float | None) -> _Judged:
         no_gain = max(e.p_below(margin) for e in toward)
         no_loss = min(1.0, len(levels) * toward[best].p_above(-margin))
         p_tost = float(max(no_gain, no_loss))
-    return _Judged(basis, levels[best], estimates[best], float(adjusted[best]), p_tost)
+    return Judged(basis, levels[best], estimates[best], float(adjusted[best]), p_tost)
+
+
+def decide(judged: dict[str, Judged], sign: float) -> dict[str, tuple[str, float, float]]:
+    """The family's words: factor -> (status, Holm-adjusted p, Holm-adjusted equivalence p), for every
+    factor with a testable comparison; negligible is checked first, then helps / hurts."""
+    tested = [f for f, j in judged.items() if j.estimate.testable]
+    p_holm = holm([judged[f].p for f in tested])
+    tost_holm = holm([judged[f].p_tost for f in tested])
+    out = {}
+    for f, p, q in zip(tested, p_holm, tost_holm):
+        if q < ALPHA:
+            status = "negligible"
+        elif p < ALPHA:
+            status = "helps" if sign * judged[f].estimate.estimate > 0 else "hurts"
+        else:
+            status = "inconclusive"
+        out[f] = (status, float(p), float(q))
+    return out
 
 
 def factor_verdicts(results: Results, effects: pd.DataFrame | None = None) -> list[Verdict]:
@@ -102,37 +120,30 @@ def factor_verdicts(results: Results, effects: pd.DataFrame | None = None) -> li
     sign = 1.0 if study.direction == "maximize" else -1.0
     margin, _ = study_margin(study)
     bases = stein_estimates(results, verdict_basis(results))
-    judged = {f: _judge(b, sign, margin) for f, b in bases.items() if b is not None and b.estimates}
-    tested = [f for f, j in judged.items() if j.estimate.testable]
-    p_holm = dict(zip(tested, holm([judged[f].p for f in tested])))
-    tost_holm = dict(zip(tested, holm([judged[f].p_tost for f in tested])))
-    m = max(len(tested), 1)
-    family = f"verdicts ({len(tested)} factors, Holm)"
+    judged = {f: judge(b, sign, margin) for f, b in bases.items() if b is not None and b.estimates}
+    decided = decide(judged, sign)
+    m = max(len(decided), 1)
+    family = f"verdicts ({len(decided)} factors, Holm)"
     flags = still_improving(results)
     out = []
     for f in study.factors:
         j = judged.get(f)
-        if j is None or f not in p_holm:
+        if f not in decided:
             out.append(_untested(f, j, family, margin))
             continue
         est = j.estimate
-        if tost_holm[f] < ALPHA:
-            status = "negligible"
-        elif p_holm[f] < ALPHA:
-            status = "helps" if sign * est.estimate > 0 else "hurts"
-        else:
-            status = "inconclusive"
+        status, p_holm, p_tost_holm = decided[f]
         low, high = est.interval()
         detectable = mde(est.se, est.df, ALPHA / m) if status == "inconclusive" else np.nan
         needed = seeds_needed(est, margin, ALPHA / m) if status == "inconclusive" and margin else None
-        v = Verdict(f, status, "", est.estimate, low, high, est.p_value(), p_holm[f], tost_holm[f], j.level,
+        v = Verdict(f, status, "", est.estimate, low, high, est.p_value(), p_holm, p_tost_holm, j.level,
                     j.basis.words, family, margin if margin else np.nan, detectable, needed,
                     undertrained_note(results, j.basis.arms, flags), j.basis.aliased_with, j.basis.f_test_p)
         out.append(_with_text(v, j, results, effects, m))
     return out
 
 
-def _untested(factor: str, judged: _Judged | None, family: str, margin: float | None) -> Verdict:
+def _untested(factor: str, judged: Judged | None, family: str, margin: float | None) -> Verdict:
     why = ("its comparison has no spread to test against (one paired seed)" if judged is not None
            else "not isolated by this design (no arm differs from another by this factor alone)")
     est = judged.estimate if judged is not None else NO_ESTIMATE
@@ -140,7 +151,7 @@ def _untested(factor: str, judged: _Judged | None, family: str, margin: float | 
                    family=family, min_effect=margin if margin else np.nan)
 
 
-def _with_text(v: Verdict, j: _Judged, results: Results, effects: pd.DataFrame, m: int) -> Verdict:
+def _with_text(v: Verdict, j: Judged, results: Results, effects: pd.DataFrame, m: int) -> Verdict:
     return replace(v, text=verdict_text(v, j.basis, results, effects, m))
 
 

@@ -1,0 +1,164 @@
+"""`ablate analyze RESULTS.csv`: the report's statistics for results from anywhere, without training.
+
+One row per cell: a `seed` column, one column per factor holding its level (0, empty, `off`, `false` =
+off; a two-level factor's other value is on: `on`, 1, `true`; any other values are level labels), and
+metric columns (the known metric names, names ending in `acc` or `loss`, and the one --metric names).
+The rows become the same tidy `Results` a study's MLflow store gives, with the design's record built by
+the design named (--design), so the page's verdicts, leaderboard, effects, levels and diagnostics are the
+very functions a study's report runs. Errors name the file, the column and the row (line of the file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from ablate.errors import AblateError
+from ablate.report.results import Results, StudyInfo
+from ablate.spec import FINAL_METRICS
+
+OFF = {"", "0", "0.0", "off", "false", "no", "none", "nan"}
+ON = {"1", "1.0", "on", "true", "yes"}
+RESERVED = {"seed", "arm", "run_id", "status", "cell_id"}
+
+
+class Level(BaseModel):
+    """A level read from a table: its label is all it has."""
+
+    value: str
+
+
+def _is_metric(column: str) -> bool:
+    return column in FINAL_METRICS or column.endswith(("acc", "loss")) or column == "ece"
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value).strip()
+
+
+def _levels(column: pd.Series) -> tuple[list[str], pd.Series]:
+    """(labels in level order, each row's label): off first; numbers in numeric order, else as they come."""
+    raw = column.map(lambda v: "off" if pd.isna(v) or _label(v).lower() in OFF else _label(v))
+    values = [v for v in dict.fromkeys(raw) if v != "off"]
+    if {v.lower() for v in values} <= ON and len(values) == 1:
+        return ["off", "on"], raw.map(lambda v: v if v == "off" else "on")
+    try:
+        values = sorted(values, key=float)
+    except ValueError:
+        pass
+    return (["off"] if (raw == "off").any() else []) + values, raw
+
+
+def _fail(path: str, column: str, rule: str, row: int | None = None) -> AblateError:
+    where = f"{path}: column '{column}'" + (f", row {row}" if row is not None else "")
+    return AblateError(f"{where}: {rule}")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=True)
+    except FileNotFoundError:
+        raise AblateError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise AblateError(f"{path}: not a readable CSV table ({e})") from None
+
+
+def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str = "full_factorial",
+                  metric: str | None = None, direction: str | None = None,
+                  min_effect: float | None = None) -> Results:
+    """The rows of a results table as Results, with `design`'s record over the arms the rows hold."""
+    from ablate.designs import DESIGNS
+    from ablate.designs.base import unique_arms
+    from ablate.study import Factor
+
+    if "seed" not in frame:
+        raise _fail(source, "seed", f"a results table needs a `seed` column (columns: {', '.join(frame.columns)})")
+    metrics = [c for c in frame.columns if _is_metric(c) or c == metric]
+    metric = metric or (metrics[0] if len(metrics) == 1 else "test_acc")
+    if metric not in frame:
+        raise _fail(source, metric, f"no such metric column (metric columns: {', '.join(metrics) or 'none'})")
+    values = pd.to_numeric(frame[metric], errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() & frame[metric].notna().to_numpy())
+    if bad.size:
+        raise _fail(source, metric, f"the metric must be a number, but got {frame[metric].iloc[bad[0]]!r}",
+                    int(bad[0]) + 2)
+    seeds = pd.to_numeric(frame["seed"], errors="coerce")
+    bad = np.flatnonzero(seeds.isna().to_numpy() | (seeds % 1 != 0).to_numpy())
+    if bad.size:
+        raise _fail(source, "seed", f"a seed is a whole number, but got {frame['seed'].iloc[bad[0]]!r}",
+                    int(bad[0]) + 2)
+    names = [c for c in frame.columns if c not in RESERVED and c not in metrics]
+    if not names:
+        raise _fail(source, "(factors)", "no factor columns: every column but seed, arm and metrics is a factor")
+    parsed = {n: _levels(frame[n]) for n in names}
+    factors = tuple(
+        Factor(n, (None, Level(value="on"))) if labels == ["off", "on"]
+        else Factor(n, tuple(None if lv == "off" else Level(value=lv) for lv in labels), varying=("value",))
+        for n, (labels, _) in parsed.items())
+    index = {n: {lv: i for i, lv in enumerate(parsed[n][0])} for n in names}
+    rows = list(zip(*[parsed[n][1].map(index[n]) for n in names]))
+    entry = _design(DESIGNS, design, factors, rows, source)
+    arms = unique_arms(factors, sorted(set(rows), key=lambda r: (sum(i > 0 for i in r), r)))
+    name_of = {a.levels: a.name for a in arms}
+    cells = pd.DataFrame({"seed": seeds.astype("Int64"), "arm": [name_of[r] for r in rows]})
+    for f, (labels, raw) in parsed.items():
+        cells[f] = raw != "off"
+        if labels != ["off", "on"]:
+            cells[f"level:{f}"] = raw
+    for m in metrics:
+        cells[m] = pd.to_numeric(frame[m], errors="coerce")
+    dup = cells.duplicated(["arm", "seed"], keep="first").to_numpy()
+    if dup.any():
+        first = int(np.flatnonzero(dup)[0])
+        raise _fail(source, "seed", f"arm {cells['arm'].iloc[first]} has seed {cells['seed'].iloc[first]} twice: "
+                    "one row per cell", first + 2)
+    cells["run_id"] = [f"row{i + 2}" for i in range(len(cells))]
+    cells["run_name"] = cells["cell_id"] = cells["arm"] + "/seed" + cells["seed"].astype(str)
+    cells["status"] = np.where(cells[metric].notna(), "FINISHED", "FAILED")
+    cells["failure"] = np.where(cells[metric].notna(), "", f"no {metric} value in the table")
+    cells["phase"], cells["trial_number"] = "ablate", pd.array([pd.NA] * len(cells), dtype="Int64")
+    record = entry.record(factors, arms)
+    study = StudyInfo(
+        name=Path(source).stem, run_id="", description=f"Analysed from {source} by ablate analyze",
+        design=design, metric=metric, direction=direction or _direction(metric),
+        arms=tuple(a.name for a in arms), factors=tuple(names), seeds=tuple(sorted(int(s) for s in seeds.unique())),
+        design_record=record, min_effect=min_effect)
+    history = pd.DataFrame(columns=["run_id", "arm", "seed", "epoch", "metric", "value"])
+    return Results(study=study, cells=cells, history=history, weights={}, params={}, tracking_uri=str(source))
+
+
+def _design(designs, name: str, factors, rows, source: str):
+    """The named design, its options fitted to the table (an explicit design lists the arms it holds)."""
+    cls = designs.get(name)
+    if name == "explicit" or "arms" in cls.Params.model_fields:
+        on = {tuple(f.name for f, i in zip(factors, r) if i > 0) for r in rows}
+        params = cls.Params(arms=tuple(sorted(on, key=len)))
+    else:
+        params = cls.Params()
+    problems = cls.problems(factors, params)
+    if problems:
+        raise AblateError(f"{source}: --design {name}: " + "; ".join(rule for _, rule, _ in problems))
+    return cls(params)
+
+
+def _direction(metric: str) -> str:
+    if metric in FINAL_METRICS:
+        return FINAL_METRICS[metric]
+    return "minimize" if metric.endswith("loss") or metric == "ece" else "maximize"
+
+
+def analyze(path: str | Path, design: str = "full_factorial", metric: str | None = None,
+            direction: str | None = None, min_effect: float | None = None, out: str | Path = "analysis") -> Path:
+    """Read the table, write DIR/index.html, summary.csv, effects.csv and verdicts.csv; the page's path."""
+    from ablate.report.html import render_report
+    from ablate.report.sections import STATISTICS_SECTIONS
+
+    if min_effect is not None and not min_effect > 0:
+        raise AblateError(f"--min-effect must be a positive number in the metric's units, but got {min_effect}")
+    results = table_results(read_table(path), str(path), design, metric, direction, min_effect)
+    return render_report(results, out, STATISTICS_SECTIONS)
