@@ -39,7 +39,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
               report: bool = True, reports_dir: str | Path = "reports", quiet: bool = False,
               study_text: str | None = None, fresh: bool = False, retry_failed: bool = False,
               overrides: tuple[str, ...] = ()) -> RunSummary:
-    from ablate import pool, worker
+    from ablate import sequential
     from ablate.scheduler import cells
     from ablate.scheduler import storage as st
     from ablate.tracking import Tracker
@@ -54,10 +54,36 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     cache = _cache() if workers == 1 or study.tune is not None else None  # tune and cells here share it
     if study.tune is not None:
         study = tune_phase(study, ostorage, tracker, parent_id, quiet, cache)
+    study = sequential.recorded(study, tracker, parent_id)  # a resumed study runs the seeds it decided
     adopted = cells.adopt_finished_runs(ostudy, study, tracker, parent_id)
     if adopted and not quiet:
         print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
               file=sys.stderr)
+    ran = _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
+    finished, failed = cells.outcomes(ostudy, study)
+    extended = sequential.decide(study, tracker, parent_id, len(finished) + len(failed) == len(study.cells()),
+                                 quiet)
+    if extended is not None:  # seeds until decided: the seeds the initial ones asked for, every arm
+        study = extended
+        ran += _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
+        finished, failed = cells.outcomes(ostudy, study)
+    summary = RunSummary(len(study.cells()), len(finished), failed, ran, None, parent_id)
+    if summary.finished + len(summary.failed) == summary.total:
+        tracker.finish_study(parent_id)
+    if report:
+        from ablate.report import build_report
+
+        pause_point("report")
+        summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
+    return summary
+
+
+def _run_stage(study: Study, ostudy, tracker, parent_id: str, storage_url: str, workers: int,
+               cache: WorkerCache | None, retry_failed: bool, quiet: bool) -> int:
+    """Enqueue every unfinished cell of `study` once and run them here or in worker processes."""
+    from ablate import pool, worker
+    from ablate.scheduler import cells
+
     plan = cells.enqueue_cells(ostudy, study, retry_failed=retry_failed)
     cells.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
     progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet, metric=study.metric.name)
@@ -68,16 +94,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         else:
             ran = pool.run_processes(study, storage_url, tracker.uri, parent_id, workers, progress)
     cells.settle_runs(ostudy, tracker, parent_id)
-    finished, failed = cells.outcomes(ostudy, study)
-    summary = RunSummary(len(study.cells()), len(finished), failed, ran, None, parent_id)
-    if summary.finished + len(summary.failed) == summary.total:
-        tracker.finish_study(parent_id)
-    if report:
-        from ablate.report import build_report
-
-        pause_point("report")
-        summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
-    return summary
+    return ran
 
 
 def _cache() -> WorkerCache:
@@ -207,7 +224,7 @@ def work(study: Study, storage: str | None = None, tracking_uri: str | None = No
     """`ablate worker`: join the running study (same stores, same study file) and run waiting cells."""
     import torch
 
-    from ablate import worker
+    from ablate import sequential, worker
     from ablate.scheduler import storage as st
     from ablate.tracking import Tracker
 
@@ -218,7 +235,11 @@ def work(study: Study, storage: str | None = None, tracking_uri: str | None = No
     parent, ostudy = join(study, tracker, ostorage, wait_seconds, storage, study_path)
     if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
         study = frozen_study(study, tracker, ostorage, wait_seconds)
-    return worker.run_cells(study, ostudy, tracker, parent, emit=None)
+    study = sequential.recorded(study, tracker, parent)
+    ran = worker.run_cells(study, ostudy, tracker, parent, emit=None)
+    if (extended := sequential.await_decision(study, tracker, parent, wait_seconds)) is not None:
+        ran += worker.run_cells(extended, ostudy, tracker, parent, emit=None)  # the seeds added until decided
+    return ran
 
 
 def join(study: Study, tracker, ostorage, wait_seconds: float, storage: str | None = None, study_path: str = ""):

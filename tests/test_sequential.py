@@ -86,3 +86,38 @@ def test_capped_studies_keep_their_error_rate():
     false_calls = np.mean([any(w in ("helps", "hurts") for w in words.values()) for _, words in studies])
     print(f"\nsequential, null, capped at 6 seeds: any helps/hurts {false_calls:.3f}")
     assert false_calls <= _bound(0.05, n)
+
+
+def test_a_study_adds_seeds_once_for_every_arm_and_resumes_the_decision(tiny_raw, workdir):
+    """Real stores and training: 2 initial seeds, max 4 (2 seeds leave one df, so Stein asks for many:
+    capped at 4). The extra seeds run for every arm; a second run trains nothing and keeps the decision."""
+    import pandas as pd
+
+    from ablate.orchestrate import run_study
+    from ablate.report.html import render_report
+    from ablate.report.results import load_results
+    from ablate.report.sections.seeds import seeds_section
+    from ablate.report.sections.verdicts import verdict_section
+    from ablate.tracking import Tracker
+    from ablate.validate import validate_study
+
+    tiny_raw.update(design="add_one", seeds={"initial": 2, "max": 4}, train={"epochs": 1, "lr": 0.01})
+    study = validate_study(tiny_raw)
+    assert study.seeds == (0, 1) and study.seed_max == 4
+    summary = run_study(study, quiet=True, report=False)
+    assert (summary.total, summary.finished) == (3 * 4, 12)
+    tracker = Tracker()
+    decision = tracker.seed_decision(summary.parent_run_id)
+    assert decision["initial"] == 2 and decision["seeds"] == 4 and decision["capped"]
+    results = load_results("tiny", tracker.uri)
+    assert results.study.seed_decision == decision and results.study.seed_plan == {"initial": 2, "max": 4}
+    seeds = results.finished.groupby("arm")["seed"].apply(lambda s: tuple(sorted(s)))
+    assert len(seeds) == 3 and all(s == (0, 1, 2, 3) for s in seeds)
+    again = run_study(validate_study(tiny_raw), quiet=True, report=False)
+    assert again.ran_now == 0 and again.finished == 12
+    assert tracker.seed_decision(summary.parent_run_id) == decision
+    out = render_report(results, workdir / "report", sections=[verdict_section, seeds_section])
+    page = out.read_text(encoding="utf-8")
+    assert 'id="seeds"' in page and "capped at max" in page and "Stein" in page
+    table = pd.read_csv(out.parent / "verdicts.csv")
+    assert list(table["factor"]) == ["dropout", "l2"] and set(table["verdict"]) <= set(verdicts.STATUSES)

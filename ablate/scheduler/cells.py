@@ -71,7 +71,7 @@ class Claim(Handle):
         self.trial.set_user_attr(A.WORKER, liveness.host_id())
         self.trial.set_user_attr(A.WORKER_START, liveness.proc_start(os.getpid()))
         self.trial.suggest_categorical("arm", [a.name for a in study.arms()])
-        self.trial.suggest_int("seed", min(study.seeds), max(study.seeds))
+        self.trial.suggest_int("seed", min(study.possible_seeds), max(study.possible_seeds))
 
     def superseded(self) -> str | None:
         """Two `ablate run`s enqueueing at once can give a cell two trials: the lowest-numbered one runs."""
@@ -195,7 +195,7 @@ def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: 
         return 0
     arms = [a.name for a in study.arms()]
     space = {"arm": optuna.distributions.CategoricalDistribution(arms),
-             "seed": optuna.distributions.IntDistribution(min(study.seeds), max(study.seeds))}
+             "seed": optuna.distributions.IntDistribution(min(study.possible_seeds), max(study.possible_seeds))}
     adopted = 0
     for run in sorted(tracker.cell_records(parent_id, status="FINISHED"), key=lambda r: r.start_time_ms or 0):
         cell = missing.pop(run.cell_id, None)

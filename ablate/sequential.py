@@ -1,0 +1,67 @@
+"""Seeds until decided, in a running study: decide once after the initial seeds, then run the seeds asked.
+
+A study with `seeds: {initial, max}` runs its initial seeds for every arm; when every one of those cells
+has finished (or failed for good), the decision (report/stats/sequential.py: Stein's two-stage procedure,
+from the stage-1 spread) is computed from the MLflow store, recorded on the parent run (a JSON artifact,
+then the tag that marks it made) and never computed again: a resumed or joined study reads it back and
+runs the same seeds. The extra cells, for every arm so that seeds stay paired, go through the scheduler's
+enqueue-once machinery like any other cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ablate.study import Study
+
+
+def with_seeds(study: Study, decision: dict | None) -> Study:
+    """The study with the seeds a decision asks for (unchanged without one, or for fixed seeds)."""
+    if not study.seed_max or not decision:
+        return study
+    seeds = max(len(study.seeds), min(int(decision.get("seeds", 0)), study.seed_max))
+    return dataclasses.replace(study, seeds=tuple(range(seeds)))
+
+
+def recorded(study: Study, tracker, parent_id: str) -> Study:
+    """The study as its recorded decision extends it (a resume, or a worker joining)."""
+    return with_seeds(study, tracker.seed_decision(parent_id)) if study.seed_max else study
+
+
+def decide(study: Study, tracker, parent_id: str, settled: bool, quiet: bool = True) -> Study | None:
+    """After stage 1: the extended study when seeds are to be added now; None when nothing more runs (fixed
+    seeds, already decided, or stage-1 cells still unsettled). Computed once, then read back."""
+    if not study.seed_max or tracker.seed_decision(parent_id) is not None or not settled:
+        return None
+    from ablate.report.results import load_results
+    from ablate.report.stats.sequential import decide as plan
+
+    decision = plan(load_results(study.name, tracker.uri), len(study.seeds), study.seed_max)
+    if decision is None:
+        return None
+    tracker.record_seed_decision(parent_id, decision)
+    decision = tracker.seed_decision(parent_id) or decision  # another coordinator's, if it wrote last
+    if not quiet:
+        capped = " (capped at max)" if decision.get("capped") else ""
+        print(f"seeds until decided: {decision['seeds']} seeds{capped} after the initial {len(study.seeds)}",
+              file=sys.stderr)
+    extended = with_seeds(study, decision)
+    return extended if len(extended.seeds) > len(study.seeds) else None
+
+
+def await_decision(study: Study, tracker, parent_id: str, wait_seconds: float) -> Study | None:
+    """A worker that ran out of stage-1 cells waits a while for the decision; the extended study if it
+    asks for more seeds than the worker had, else None."""
+    if not study.seed_max:
+        return None
+    deadline = time.monotonic() + wait_seconds
+    while (decision := tracker.seed_decision(parent_id)) is None:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(2.0)
+    extended = with_seeds(study, decision)
+    return extended if len(extended.seeds) > len(study.seeds) else None
