@@ -21,20 +21,7 @@ def __getattr__(name):
 
         return run_study
     if name == "analyze":
-        return _analyze()
-    raise AttributeError(f"module 'ablate' has no attribute '{name}'")
-
-
-def _analyze():
-    try:
         from ablate.report.analyze import analyze
-    except ModuleNotFoundError as e:
-        if not (e.name or "").endswith("report.analyze"):
-            raise
 
-        def analyze(*args, **kwargs):
-            from ablate.errors import AblateError
-
-            raise AblateError("analyze (the report's statistics for a results table, without training) "
-                              "is not in this version of ablate")
-    return analyze
+        return analyze
+    raise AttributeError(f"module 'ablate' has no attribute '{name}'")

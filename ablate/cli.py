@@ -137,6 +137,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from ablate.report.analyze import analyze
+
+    out = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out)
+    print(f"report: {out}")
+    return 0
+
+
 def cmd_list(args) -> int:
     from ablate.data import DATASETS
     from ablate.designs import DESIGNS
@@ -217,7 +225,7 @@ def cmd_compare(args) -> int:
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
             "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard, "status": cmd_status,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "analyze": cmd_analyze}
 
 def entry() -> None:
     """The `ablate` command: main(), then exit without the interpreter's ~1 s teardown of torch, MLflow and

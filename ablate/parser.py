@@ -11,6 +11,7 @@ EPILOG = """examples:
   ablate status studies/quickstart.yaml
   ablate report studies/quickstart.yaml
   ablate compare quickstart text_quickstart
+  ablate analyze results.csv --design full_factorial     (statistics for a table from anywhere)
   ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
   ablate ui
 
@@ -63,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     stores(rep, storage=False)
     plugin(rep)
     rep.add_argument("--reports-dir", default="reports")
+
+    an = sub.add_parser("analyze", help="the report's statistics for a results table from anywhere (no training)")
+    an.add_argument("results", help="CSV: one row per cell: seed, a column per factor (its level; 0/off = off), "
+                    "metric columns")
+    an.add_argument("--design", default="full_factorial", help="the design the rows came from (default "
+                    "full_factorial; e.g. add_one, loco, explicit, fractional)")
+    an.add_argument("--metric", help="the metric column (default: the only one, else test_acc)")
+    an.add_argument("--direction", choices=["maximize", "minimize"], help="default: by the metric's name")
+    an.add_argument("--min-effect", type=float, help="the smallest difference that matters, in the metric's "
+                    "units (0.005 = half a point of accuracy; default per metric)")
+    an.add_argument("--out", default="analysis", help="directory for index.html, effects.csv, verdicts.csv")
 
     st = sub.add_parser("status", help="cells done/running/failed/waiting, per worker host, from the stores")
     st.add_argument("study", help="a study YAML file or a study name")

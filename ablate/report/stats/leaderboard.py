@@ -19,7 +19,7 @@ def epochs_run(results: Results) -> pd.Series:
         finished["stopped_epoch"] if "stopped_epoch" in finished else pd.Series(np.nan, index=finished.index)
     )
     last = results.history.groupby("run_id")["epoch"].max()
-    return logged.fillna(last.reindex(finished.index)).astype(float)
+    return logged.astype(float).fillna(last.reindex(finished.index).astype(float))
 
 
 def leaderboard(results: Results) -> pd.DataFrame:

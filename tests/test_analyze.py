@@ -1,0 +1,85 @@
+"""`ablate analyze RESULTS.csv`: the report's statistics for a table of results, with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablate.cli import main
+from ablate.report.analyze import table_results
+from ablate.report.stats.verdicts import factor_verdicts
+
+
+def _add_one_table(seeds: int = 5) -> pd.DataFrame:
+    """baseline, then each factor alone: l2 +10 points, dropout +0.05 points, augment -3 points."""
+    rng = np.random.default_rng(0)
+    shifts = {"l2": 0.10, "dropout": 0.0005, "augment": -0.03}
+    rows = []
+    for seed in range(seeds):
+        base = 0.80 + rng.normal(0, 0.01)
+        rows.append({"seed": seed, "l2": 0, "dropout": "off", "augment": "", "test_acc": base + rng.normal(0, 1e-5)})
+        for factor, shift in shifts.items():
+            on = {f: (1 if f == factor else 0) for f in shifts}
+            rows.append({"seed": seed, **on, "test_acc": base + shift + rng.normal(0, 1e-5)})
+    return pd.DataFrame(rows)
+
+
+def test_acceptance_helps_negligible_hurts(tmp_path, capsys):
+    path = tmp_path / "results.csv"
+    _add_one_table().to_csv(path, index=False)
+    out = tmp_path / "out"
+    code = main(["analyze", str(path), "--design", "add_one", "--metric", "test_acc", "--min-effect", "0.005",
+                 "--out", str(out)])
+    assert code == 0 and "report:" in capsys.readouterr().out
+    table = pd.read_csv(out / "verdicts.csv").set_index("factor")
+    assert table.loc["l2", "verdict"] == "helps" and table.loc["dropout", "verdict"] == "negligible"
+    assert table.loc["augment", "verdict"] == "hurts"
+    for column in ("estimate", "low", "high", "p_adjusted", "min_effect", "mde", "seeds_needed", "basis", "family"):
+        assert column in table.columns
+    assert table.loc["l2", "estimate"] == pytest.approx(0.10, abs=1e-4)
+    assert table.loc["l2", "low"] < 0.10 < table.loc["l2", "high"] and table.loc["l2", "p_adjusted"] < 0.05
+    assert (table["min_effect"] == 0.005).all()
+    assert (out / "effects.csv").is_file() and (out / "summary.csv").is_file()
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for section in ("verdicts", "leaderboard", "effects"):
+        assert f'id="{section}"' in page
+    assert "metric.min_effect" in page and "probability of any wrong helps/hurts call" in page
+
+
+def test_levels_and_factorial_from_a_table():
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(3):
+        base = 0.8 + rng.normal(0, 0.02)
+        for p, effect in ((0, 0.0), (0.25, 0.033), (0.5, -0.028)):
+            for l2 in ("off", "on"):
+                rows.append({"seed": seed, "dropout": p, "l2": l2,
+                             "test_acc": base + effect + 0.01 * (l2 == "on") + rng.normal(0, 0.003)})
+    res = table_results(pd.DataFrame(rows), "t.csv", "full_factorial")
+    assert res.study.design_record["levels"] == {"dropout": ["off", "0.25", "0.5"]}
+    verdicts = {v.factor: v for v in factor_verdicts(res)}
+    assert verdicts["dropout"].status == "helps" and verdicts["dropout"].level == "0.25"
+    assert verdicts["l2"].status == "helps" and "main effect" in verdicts["l2"].basis
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda t: t.drop(columns="seed"), "column 'seed': a results table needs a `seed` column"),
+    (lambda t: t.assign(test_acc=t["test_acc"].astype(object).where(t.index != 3, "oops")),
+     "column 'test_acc', row 5: the metric must be a number, but got 'oops'"),
+    (lambda t: pd.concat([t, t.iloc[[0]]], ignore_index=True), "column 'seed', row 22: arm baseline has seed 0 "
+     "twice"),
+])
+def test_bad_tables_name_file_column_and_row(tmp_path, capsys, edit, words):
+    path = tmp_path / "bad.csv"
+    edit(_add_one_table()).to_csv(path, index=False)
+    assert main(["analyze", str(path), "--design", "add_one", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {words}" in err, err
+
+
+def test_unknown_design_suggests_the_closest(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    _add_one_table().to_csv(path, index=False)
+    assert main(["analyze", str(path), "--design", "add-one", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown design 'add-one' (did you mean 'add_one'?)" in capsys.readouterr().err
