@@ -38,9 +38,9 @@ def decide(study: Study, tracker, parent_id: str, settled: bool, quiet: bool = T
     if not study.seed_max or tracker.seed_decision(parent_id) is not None or not settled:
         return None
     from ablate.report.results import load_results
-    from ablate.report.stats.sequential import decide as plan
+    from ablate.report.stats.sequential import decide_seeds
 
-    decision = plan(load_results(study.name, tracker.uri), len(study.seeds), study.seed_max)
+    decision = decide_seeds(load_results(study.name, tracker.uri), len(study.seeds), study.seed_max)
     if decision is None:
         return None
     tracker.record_seed_decision(parent_id, decision)

@@ -2,7 +2,7 @@
 
 An add_one study of three factors against a shared baseline (so the three comparisons are correlated),
 3 initial seeds; ablate's plan decides N from the stage-1 spread, the extra seeds are drawn, and ablate's
-verdict rule judges Stein's statistic (stats/sequential.py, verdicts.judge / decide).
+verdict rule judges Stein's statistic (stats/sequential.py, decision.judge / decide).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ablate.report.stats import sequential, verdicts
+from ablate.report.stats import decision, sequential, verdicts
 from ablate.report.stats.basis import Basis
 from ablate.report.stats.contrast import paired
 
@@ -33,25 +33,29 @@ def _bases(y: np.ndarray) -> dict[str, Basis]:
 def run_study(rng, effects: dict[str, float], noise: float = 0.003, cap: int = MAX) -> tuple[dict, dict]:
     """(the decision, factor -> verdict word) of one simulated sequential study."""
     stage1 = _arms(rng, INITIAL, effects, noise)
-    decision = sequential.plan(_bases(stage1), MARGIN, INITIAL, cap)
-    y = np.hstack([stage1, _arms(rng, decision["seeds"] - INITIAL, effects, noise)])
-    final = {f: Basis(f, {"": sequential.stein_estimate(b.estimates[""], decision["comparisons"][f])}, "", [])
+    plan = sequential.plan(_bases(stage1), MARGIN, INITIAL, cap)
+    y = np.hstack([stage1, _arms(rng, plan["seeds"] - INITIAL, effects, noise)])
+    final = {f: Basis(f, {"": sequential.stein_estimate(b.estimates[""], plan["comparisons"][f])}, "", [])
              for f, b in _bases(y).items()}
-    judged = {f: verdicts.judge(b, 1.0, MARGIN) for f, b in final.items()}
-    return decision, {f: d[0] for f, d in verdicts.decide(judged, 1.0).items()}
+    judged = {f: decision.judge(b, 1.0, MARGIN) for f, b in final.items()}
+    return plan, {f: d[0] for f, d in decision.decide(judged, 1.0).items()}
 
 
 def _bound(rate: float, n: int) -> float:
     return rate + 3 * np.sqrt(rate * (1 - rate) / n)
 
 
-def test_plan_uses_stage_one_spread_and_caps_at_max():
+def test_plan_uses_stage_one_spread_of_the_undecided_and_caps_at_max():
     rng = np.random.default_rng(0)
-    y = _arms(rng, INITIAL, dict.fromkeys(FACTORS, 0.0), 0.01)
-    decision = sequential.plan(_bases(y), MARGIN, INITIAL, 12)
-    wanted = [sequential.stein_seeds(b.estimates[""], MARGIN, 0.05 / 3, INITIAL) for b in _bases(y).values()]
-    assert decision["needed"] == max(wanted) and decision["seeds"] == min(max(wanted), 12)
-    assert decision["capped"] == (max(wanted) > 12) and set(decision["comparisons"]) == set(FACTORS)
+    y = _arms(rng, INITIAL, {"a": 0.2, "b": 0.0, "c": 0.0}, 0.01)  # a: decided (helps) at stage 1
+    bases = _bases(y)
+    plan = sequential.plan(bases, MARGIN, INITIAL, 12)
+    assert plan["undecided"] == ["b", "c"] and plan["comparisons"]["a"]["decided"]
+    wanted = [sequential.stein_seeds(bases[f].estimates[""], MARGIN, 0.05 / 3, INITIAL) for f in ("b", "c")]
+    assert plan["needed"] == max(wanted) and plan["seeds"] == min(max(wanted), 12)
+    assert plan["capped"] == (max(wanted) > 12) and set(plan["comparisons"]) == set(FACTORS)
+    decided = sequential.plan(_bases(_arms(rng, INITIAL, dict.fromkeys(FACTORS, 0.2), 0.01)), MARGIN, INITIAL, 12)
+    assert decided["undecided"] == [] and decided["seeds"] == INITIAL  # decided by the initial seeds: no more
 
 
 def test_null_false_calls_at_most_five_percent_and_every_verdict_decided():
@@ -75,6 +79,17 @@ def test_effects_at_the_margin_are_rarely_called_negligible(effect):
     wrong = np.mean([any(w == "negligible" for w in words.values()) for _, words in studies])
     print(f"\nsequential, every effect {effect:+.3f} (= the margin): any wrong negligible {wrong:.3f}")
     assert wrong <= _bound(0.05, n)
+
+
+def test_a_factor_decided_at_stage_one_leaves_the_others_error_rate():
+    """a is called at stage 1 (N then follows b and c only): the nulls b and c keep the 5% bound."""
+    rng, n = np.random.default_rng(4), 600
+    studies = [run_study(rng, {"a": 0.03, "b": 0.0, "c": 0.0}, noise=0.006, cap=40) for _ in range(n)]
+    false_calls = np.mean([words["b"] in ("helps", "hurts") or words["c"] in ("helps", "hurts")
+                           for _, words in studies])
+    print(f"\nsequential, a decided at stage 1, b and c null: a wrong call on b or c {false_calls:.3f}")
+    assert np.mean([w["a"] == "helps" for _, w in studies]) > 0.95
+    assert false_calls <= _bound(0.05, n)
 
 
 def test_capped_studies_keep_their_error_rate():
@@ -107,15 +122,15 @@ def test_a_study_adds_seeds_once_for_every_arm_and_resumes_the_decision(tiny_raw
     summary = run_study(study, quiet=True, report=False)
     assert (summary.total, summary.finished) == (3 * 4, 12)
     tracker = Tracker()
-    decision = tracker.seed_decision(summary.parent_run_id)
-    assert decision["initial"] == 2 and decision["seeds"] == 4 and decision["capped"]
+    recorded = tracker.seed_decision(summary.parent_run_id)
+    assert recorded["initial"] == 2 and recorded["seeds"] == 4 and recorded["capped"]
     results = load_results("tiny", tracker.uri)
-    assert results.study.seed_decision == decision and results.study.seed_plan == {"initial": 2, "max": 4}
+    assert results.study.seed_decision == recorded and results.study.seed_plan == {"initial": 2, "max": 4}
     seeds = results.finished.groupby("arm")["seed"].apply(lambda s: tuple(sorted(s)))
     assert len(seeds) == 3 and all(s == (0, 1, 2, 3) for s in seeds)
     again = run_study(validate_study(tiny_raw), quiet=True, report=False)
     assert again.ran_now == 0 and again.finished == 12
-    assert tracker.seed_decision(summary.parent_run_id) == decision
+    assert tracker.seed_decision(summary.parent_run_id) == recorded
     out = render_report(results, workdir / "report", sections=[verdict_section, seeds_section])
     page = out.read_text(encoding="utf-8")
     assert 'id="seeds"' in page and "capped at max" in page and "Stein" in page

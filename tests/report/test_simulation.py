@@ -2,7 +2,7 @@
 
 The factorial simulations run ablate's own fit once (the design matrix and each factor's contrast vector
 of stats/factorial.py) and then apply it to thousands of simulated metric vectors at once; the verdict
-rule is ablate's (verdicts.judge and verdicts.decide). A handful of the same studies also go through the
+rule is ablate's (decision.judge and decision.decide). A handful of the same studies also go through the
 full report path (factor_verdicts on Results), which must give the very same words.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from simulate import simulate
 
-from ablate.report.stats import factorial, verdicts
+from ablate.report.stats import decision, factorial, verdicts
 from ablate.report.stats.basis import Basis
 from ablate.report.stats.contrast import Estimate, paired
 from ablate.report.stats.intervals import t_ci
@@ -58,8 +58,8 @@ class FastFactorial:
         for i in range(len(y)):
             bases = {f: Basis(f, {"": Estimate(est[f][i], np.sqrt(s2[i] * self.variance[f]), self.df)}, "", [])
                      for f in self.factors}
-            judged = {f: verdicts.judge(b, 1.0, MARGIN) for f, b in bases.items()}
-            out.append({f: d[0] for f, d in verdicts.decide(judged, 1.0).items()})
+            judged = {f: decision.judge(b, 1.0, MARGIN) for f, b in bases.items()}
+            out.append({f: d[0] for f, d in decision.decide(judged, 1.0).items()})
         return out
 
     def full_path(self, y: np.ndarray) -> dict[str, str]:
@@ -104,8 +104,8 @@ def _paired_power(design: str, seeds: int, rng, n: int, effect=0.02, noise=0.01,
             y[0] += effect
             y[2:] += effect
             diffs = {f: y[0] - y[i + 1] for i, f in enumerate("abc")}
-        judged = {f: verdicts.judge(Basis(f, {"": paired(d)}, "", []), 1.0, MARGIN) for f, d in diffs.items()}
-        calls += verdicts.decide(judged, 1.0).get("a", ("",))[0] == "helps"
+        judged = {f: decision.judge(Basis(f, {"": paired(d)}, "", []), 1.0, MARGIN) for f, d in diffs.items()}
+        calls += decision.decide(judged, 1.0).get("a", ("",))[0] == "helps"
     return calls / n
 
 

@@ -11,8 +11,10 @@ from ablate.report.figures.style import empty, style
 
 def levels_figure(contrasts: pd.DataFrame, tests: pd.DataFrame, metric: str, scale: float = 1.0, unit: str = "",
                   margin: float | None = None) -> Figure:
-    """Each level minus the reference level (paired by seed, averaged over the other factors), 95% t CI;
-    the shaded band is the practical margin ±min_effect."""
+    """Each level minus the reference level (seed block, averaged over the other factors), 95% t CI; band: ±min_effect.
+
+    The differences are contrasts of the factorial fit, so seed-to-seed spread cancels as in a paired test.
+    """
     factors = list(dict.fromkeys(contrasts["factor"]))
     if not factors:
         return empty("Factor levels", "no factor with levels could be fitted")

@@ -9,11 +9,14 @@ since its best level is Holm'd over its L levels). Such an interval either exclu
 every comparison is decided; N is capped at the study's `max` (then a decision is no longer guaranteed,
 the error rates still are).
 
-Every comparison counts in the max, decided at stage 1 or not: N then depends on the stage-1 variances
-only, which under normality are independent of every contrast's estimate. So Stein's statistic (the mean
-over all N seeds, scaled by the stage-1 standard error and judged by a t with the stage-1 df) is exactly t
-under the null, and the verdicts keep their error rates: any wrong helps/hurts call at most alpha, any
-wrong negligible call at most alpha (Holm over the family, as for fixed seeds).
+Only the comparisons still undecided after stage 1 (by the ordinary test) count in the max, so a study
+decided by its initial seeds adds none. Every verdict then uses Stein's statistic: the mean over all N
+seeds, scaled by the stage-1 standard error, judged by a t with the stage-1 df. Given N it is exactly t
+under the null, because the stage-1 variance is independent of the means under normality; N depends on a
+comparison's own stage-1 estimate only through whether that comparison was decided (in a balanced
+factorial every N_j is the same, so only when every other comparison was decided too). The simulations
+(tests/test_sequential.py) show the family's rates: any wrong helps/hurts call at most 5%, any wrong
+negligible call at most 5%, every verdict decided when N was not capped.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scipy import stats as sps
 from ablate.report.results import Results
 from ablate.report.stats.basis import Basis, verdict_basis
 from ablate.report.stats.contrast import ALPHA, Estimate
+from ablate.report.stats.decision import decide, judge
 from ablate.report.stats.margin import study_margin
 
 
@@ -43,31 +47,42 @@ def stein_seeds(est: Estimate, margin: float, alpha_each: float, initial: int) -
     return max(initial, math.ceil(needed - 1e-9))
 
 
-def plan(bases: dict[str, Basis | None], margin: float, initial: int, max_seeds: int,
+def undecided(bases: dict[str, Basis | None], margin: float, sign: float) -> set[str]:
+    """The factors the ordinary verdict rule leaves inconclusive (or cannot test) at stage 1."""
+    judged = {f: judge(b, sign, margin) for f, b in bases.items() if b is not None and b.estimates}
+    words = decide(judged, sign)
+    return {f for f in bases if words.get(f, ("inconclusive",))[0] == "inconclusive"}
+
+
+def plan(bases: dict[str, Basis | None], margin: float, initial: int, max_seeds: int, sign: float = 1.0,
          alpha: float = ALPHA) -> dict:
-    """The stage-1 decision: every comparison's stage-1 numbers and N_j, and the seeds to run (N)."""
+    """The stage-1 decision: every comparison's stage-1 numbers and N_j, and the seeds to run (N: the most
+    any still-undecided comparison needs, capped at max)."""
     tested = {f: b for f, b in bases.items() if b is not None and any(e.testable for e in b.estimates.values())}
     m = len(tested) or 1
+    open_ = undecided(bases, margin, sign)
     comparisons, needed = {}, [initial]
     for f, b in tested.items():
         for level, est in b.estimates.items():
             n_j = stein_seeds(est, margin, alpha / (m * len(b.estimates)), initial)
             comparisons[comparison_key(f, level)] = {"estimate": est.estimate, "se": est.se, "df": est.df,
-                                                     "seeds": est.seeds, "needed": n_j}
-            needed.append(n_j if n_j is not None else max_seeds + 1)
+                                                     "seeds": est.seeds, "needed": n_j, "decided": f not in open_}
+            if f in open_:
+                needed.append(n_j if n_j is not None else max_seeds + 1)
     want = max(needed)
     return {"procedure": "Stein two-stage (fixed width min_effect/2 at alpha/m, Bonferroni)", "alpha": alpha,
             "factors_m": m, "min_effect": margin, "initial": initial, "max": max_seeds,
             "needed": want, "seeds": min(want, max_seeds), "capped": want > max_seeds,
-            "comparisons": comparisons}
+            "undecided": sorted(open_ & set(tested)), "comparisons": comparisons}
 
 
-def decide(results: Results, initial: int, max_seeds: int) -> dict | None:
+def decide_seeds(results: Results, initial: int, max_seeds: int) -> dict | None:
     """The decision for a study whose stage-1 cells are finished (None without a margin to aim for)."""
     margin, _ = study_margin(results.study)
     if not margin:
         return None
-    return plan(verdict_basis(results), margin, initial, max_seeds)
+    sign = 1.0 if results.study.direction == "maximize" else -1.0
+    return plan(verdict_basis(results), margin, initial, max_seeds, sign)
 
 
 def stein_estimate(final: Estimate, stage1: dict) -> Estimate:
