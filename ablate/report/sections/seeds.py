@@ -15,7 +15,8 @@ def seeds_section(results: Results) -> Section | None:
     scale, unit = metric_scale(results.study.metric)
     ran = int(results.finished["seed"].nunique()) if len(results.finished) else 0
     rows = [{"comparison": key, "estimate": c.get("estimate", float("nan")) * scale,
-             "se": c.get("se", float("nan")) * scale, "df": c.get("df"), "needed": c.get("needed")}
+             "se": c.get("se", float("nan")) * scale, "df": c.get("df"), "needed": c.get("needed"),
+             "decided": c.get("decided", False)}
             for key, c in ((decision or {}).get("comparisons") or {}).items() if isinstance(c, dict)]
     return Section(
         "seeds",

@@ -26,7 +26,7 @@ def verdict_section(results: Results) -> Section:
             "counts": counts,
             "margin": margin_text(results.study, scale, unit),
             "statement": family_statement(verdicts),
-            "test": "Stein's two-stage test (the stage-1 spread; see Seeds)" if sequential
+            "test": "Stein's two-stage test, with the stage-1 spread: see Seeds until decided" if sequential
             else "the paired t test, or the t test of the factorial fit's contrast (seed block)",
         },
     )
