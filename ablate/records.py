@@ -1,9 +1,8 @@
 """The schema of what ablate stores: every MLflow tag and every Optuna attribute name, in one place.
 
-A study is one MLflow parent run (`ParentRecord`) and one child run per cell (`CellRecord`). Both are frozen
-plain values: `to_mlflow()` gives the tags to write and `from_mlflow()` reads them back from plain dicts, so
-only tracking.py ever holds an MLflow object, and the report, the scheduler and the tests share one spelling
-of each name. Nothing here imports torch, MLflow or Optuna.
+A study is one MLflow parent run (`ParentRecord`) and one child run per cell (`CellRecord`), frozen plain values:
+`to_mlflow()` gives the tags to write, `from_mlflow()` reads them back from plain dicts, so only tracking/ holds
+an MLflow object and everything else shares one spelling of each name. Nothing here imports torch/MLflow/Optuna.
 """
 
 from __future__ import annotations
@@ -60,9 +59,7 @@ class Tag:
     NOTE = "mlflow.note.content"  # the description the MLflow UI shows (experiment, parent, cells)
     EXPERIMENT_KIND = "mlflow.experimentKind"  # the MLflow UI opens a training experiment on its runs
     TRIAL_NUMBER = "optuna.trial_number"
-    GIT_COMMIT = "git.commit"
-    PARENT_RUN_ID = "mlflow.parentRunId"
-    RUN_NAME = "mlflow.runName"
+    GIT_COMMIT, PARENT_RUN_ID, RUN_NAME = "git.commit", "mlflow.parentRunId", "mlflow.runName"
 
 
 class TrialAttr:
@@ -83,8 +80,7 @@ class TrialAttr:
     TUNED = "ablate.tuned"  # tune study attribute: the frozen values
 
 
-PARENT, CELL = "parent", "cell"
-TUNED_PARAM = "tuned."  # + setting path: a parent param holding a tune phase's frozen value
+PARENT, CELL, TUNED_PARAM = "parent", "cell", "tuned."  # TUNED_PARAM + setting path: a tune phase's frozen value
 TAG_LIMIT = 7900  # MLflow keeps 8000 characters of a tag value
 DESIGN_ARTIFACT = "design.json"
 
@@ -203,8 +199,7 @@ class ParentRecord:
             precision=tags.get(Tag.PRECISION, ""), git_commit=tags.get(Tag.GIT_COMMIT, ""),
             versions={str(k): str(v) for k, v in _json(tags, Tag.VERSIONS, {}).items()},
             machine=tags.get(Tag.MACHINE, ""), created=tags.get(Tag.CREATED, ""), design_record=design_record,
-            analysis=analysis,
-            ready=tags.get(Tag.READY) == "1", tuned=tuned,
+            analysis=analysis, ready=tags.get(Tag.READY) == "1", tuned=tuned,
             tune_importances=_json(tags, Tag.TUNE_IMPORTANCES, {}),
             tune_importance_method=tags.get(Tag.TUNE_IMPORTANCE_METHOD, ""),
             tune_optuna_study=tags.get(Tag.TUNE_OPTUNA_STUDY, ""),

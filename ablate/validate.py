@@ -1,9 +1,7 @@
 """Every rule of a study file, collected with field paths: a raw mapping -> a Study, or a StudyError.
 
-The shapes (ablate/spec.py) say what each section may hold; the rules here span sections and registries
-(a regularizer must apply to the model and the data, a factor cannot also be in `always`, a design's options
-must suit the factors, a tuned setting must exist and be numeric). Every problem is collected, not just the
-first, and names the field path, the rule and the value given. The study's hash is computed here, once.
+The shapes (ablate/spec.py) say what each section may hold; the rules here span sections and registries (a
+regularizer must suit model and data, a design its factors, a tuned setting must exist and be numeric, ...).
 """
 
 from __future__ import annotations
