@@ -65,8 +65,9 @@ def parse(items: Sequence[str], source: str) -> list[Override]:
     return out
 
 
-def _check_field(path: tuple[str, ...], problems: Problems, text: str) -> bool:
-    """The first keys against the study's shape: a top-level field, and a field of a typed section."""
+def _check_field(raw: dict, path: tuple[str, ...], problems: Problems, text: str) -> bool:
+    """The first keys against the study's shape: a top-level field, and a field of a typed section (unless
+    the file gives that field as a list, as `seeds: [0, 7]` may be where a mapping is also allowed)."""
     fields = RawStudy.model_fields
     if path[0] not in fields:
         problems.append((path[0], str(UnknownName("study field", path[0], list(fields))), text))
@@ -74,7 +75,8 @@ def _check_field(path: tuple[str, ...], problems: Problems, text: str) -> bool:
     annotation = fields[path[0]].annotation
     section = next((t for t in (annotation, *getattr(annotation, "__args__", ())) if isinstance(t, type)
                     and issubclass(t, BaseModel) and t.model_config.get("extra") == "forbid"), None)
-    if section is not None and len(path) > 1 and path[1] not in section.model_fields:
+    if section is not None and len(path) > 1 and not isinstance(raw.get(path[0]), list) \
+            and path[1] not in section.model_fields:
         problems.append((".".join(path[:2]), str(UnknownName(f"{path[0]} field", path[1],
                                                              list(section.model_fields))), text))
         return False
@@ -126,7 +128,7 @@ def apply(raw: object, items: Sequence[str], source: str) -> object:
         return raw
     out, problems = copy.deepcopy(raw), []
     for o in overrides:
-        if _check_field(o.path, problems, o.text):
+        if _check_field(out, o.path, problems, o.text):
             _set(out, o, problems)
     if problems:
         raise StudyError(source, problems)

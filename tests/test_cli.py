@@ -65,7 +65,7 @@ def test_a_bad_override_exits_2_naming_the_field_and_touches_no_store(workdir, c
 
 def test_the_quickstart_takes_the_issue_s_overrides(capsys):
     assert main(["validate", str(QUICKSTART), "train.epochs=2", "seeds=1"]) == 0
-    assert "16 arms x 1 seeds = 16 cells" in capsys.readouterr().out
+    assert "8 arms x 1 seeds = 8 cells" in capsys.readouterr().out
 
 
 def test_unknown_arguments_are_still_errors(capsys):

@@ -33,13 +33,9 @@ class PageHead:
     description: str
 
 
-VERDICT_SCALED = True  # stats.verdicts gives estimates in display units (points) already
-
-
 def _effect(v, metric: str) -> str:
     """The verdict's estimate and interval as its sentence states them (points for accuracy-like metrics)."""
-    scale, unit = metric_scale(metric)
-    scale = 1.0 if VERDICT_SCALED else scale
+    scale, unit = metric_scale(metric)  # verdicts carry metric units (a fraction for an accuracy)
     if not np.isfinite(v.estimate):
         return "–"
     text = f"{v.estimate * scale:+.2f}"
