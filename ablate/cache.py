@@ -71,11 +71,13 @@ class WorkerCache:
         _, x, y = _bounded(self.device_copies, (id(data), str(device)), move, self.MAX_DEVICE_COPIES)
         return x, y
 
-    def compiled_module(self, model: nn.Module, device: torch.device,
-                        channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    def compiled_module(self, model: nn.Module, device: torch.device, channels_last: bool,
+                        built_with: str = "") -> tuple[nn.Module, nn.Module]:
         """(model, compiled net). Cells whose networks have the same structure share one compiled module:
-        the new cell's freshly initialised weights (and buffers) are copied into it."""
-        key = (repr(model), str(device), channels_last)
+        the new cell's freshly initialised weights (and buffers) are copied into it. `built_with` names the
+        settings the network was built from: a knob a module keeps as a plain attribute (timm's drop_rate,
+        a plugin's functional dropout) is invisible in repr(model), and must not share a module."""
+        key = (type(model).__qualname__, repr(model), built_with, str(device), channels_last)
         if key not in self.compiled:
             return _bounded(self.compiled, key, lambda: (model, torch.compile(model)), self.MAX_COMPILED)
         shared, net = self.compiled[key]

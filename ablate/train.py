@@ -120,7 +120,9 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     model = build_model(cell, data, regs).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    model, net = cache.compiled_module(model, device, channels_last) if study.train.compile else (model, model)
+    built_with = repr((study.model, sorted(merged(regs, "model").items())))
+    model, net = (cache.compiled_module(model, device, channels_last, built_with) if study.train.compile
+                  else (model, model))
     _record_runtime(logger, device, study.train.precision, channels_last, study.train.compile)
     optimizer = build_optimizer(cell, model, regs)
     batches = Batches(data, device, channels_last, cache)

@@ -35,6 +35,26 @@ def test_compile_cache_shares_one_compiled_module_per_shape_with_each_cells_weig
     assert net_c is not net_a and len(cache.compiled) == 2  # another structure: its own entry
 
 
+class _FunctionalDropout(torch.nn.Module):
+    """A knob kept as a plain attribute, as timm keeps drop_rate: repr() does not show it."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.fc, self.p = torch.nn.Linear(4, 3), p
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.dropout(x, self.p, self.training))
+
+
+def test_compile_cache_keeps_apart_networks_that_differ_only_in_a_knob_repr_does_not_show():
+    cache = train.WorkerCache()
+    off, on = _FunctionalDropout(0.0), _FunctionalDropout(0.5)
+    assert repr(off) == repr(on)
+    model_off, _ = cache.compiled_module(off, torch.device("cpu"), False, built_with="dropout=0.0")
+    model_on, _ = cache.compiled_module(on, torch.device("cpu"), False, built_with="dropout=0.5")
+    assert model_on is on and model_on.p == 0.5 and model_off.p == 0.0 and len(cache.compiled) == 2
+
+
 def test_a_worker_copies_a_dataset_to_the_device_once(tiny_raw):
     study = validate_study(tiny_raw)
     cache = train.WorkerCache()
