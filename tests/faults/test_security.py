@@ -24,15 +24,31 @@ FORBIDDEN = {
 }
 
 
+# The two places that must do what the rules forbid, each with why it is safe; any other is a finding.
+ALLOWED = {
+    ("ablate/plugins.py", "no eval/exec (model.eval() is fine)"):
+        "a plugin is code the user listed (plugins: or --plugin): running it is its purpose, documented in "
+        "the README, and its bytes are checked against the hash the study was validated with",
+    ("ablate/pool.py", "no pickle-based loading"):
+        "a worker unpickles the Study its own parent pickled and sent over the fork server's pipe; nothing "
+        "read from disk or the network is unpickled",
+}
+
+
 def test_no_forbidden_call_in_the_sources():
     assert SOURCES
-    found = []
+    found, used = [], set()
     for path in SOURCES:
         text = path.read_text(encoding="utf-8")
         for pattern, rule in FORBIDDEN.items():
             for m in re.finditer(pattern, text):
-                found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {rule}")
+                where = (path.relative_to(ROOT).as_posix(), rule)
+                if where in ALLOWED:
+                    used.add(where)
+                    continue
+                found.append(f"{where[0]}:{text.count(chr(10), 0, m.start()) + 1}: {rule}")
     assert not found, "\n".join(found)
+    assert used == set(ALLOWED), f"allowed but no longer there (remove): {set(ALLOWED) - used}"
 
 
 def test_every_torch_load_uses_weights_only():
