@@ -3,7 +3,10 @@
 Prints, per precision, the framework's epoch seconds and img/s beside the bare loop's (ratio measured side by
 side), an all-hooks cell (augment, dropout, batchnorm, l2, grad_clip), the host syncs inside the step loop
 (CUDA only; expected: 1 per epoch, the epoch's loss sum), and train.compile's warm-up versus its reuse by
-the next cell of the same shape. Runs on a CPU too (GPU_CHECK_SIZE=tiny) to check the script.
+the next cell of the same shape, then 1, 2, 4 and 8 cells training at once on the device (gpu_concurrent.py)
+and the projected wall time of studies/cifar_ablation.yaml. Sized to finish in under 8 minutes on an
+H100-class GPU. Without CUDA (or with GPU_CHECK_SIZE=tiny) it is the smoke mode: tiny sizes, 1 and 2
+concurrent cells, no torch.compile (GPU_CHECK_COMPILE=1 adds it), well under a minute; a test runs it.
 Needs torch, numpy, pyyaml and pydantic; mlflow and optuna only for the closing `ablate run` line.
 """
 
@@ -23,13 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from common import cells, cifar_study, side_by_side, synthetic_cifar  # noqa: E402
 from figures_train import _bare_epochs, _fit_epochs  # noqa: E402
+from gpu_concurrent import report as concurrency  # noqa: E402
 
-import ablate.train as T  # noqa: E402
 from ablate.loop import Loop  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 TINY = os.environ.get("GPU_CHECK_SIZE") == "tiny" or not CUDA
-N_TRAIN, WIDTH, BATCH, EPOCHS = (600, 4, 64, 2) if TINY else (45000, 64, 128, 4)
+N_TRAIN, WIDTH, BATCH, EPOCHS = (200, 4, 64, 2) if TINY else (45000, 64, 128, 4)
+REPS = 1 if TINY else 2
+CONCURRENT = (1, 2) if TINY else (1, 2, 4, 8)
 ALL_HOOKS = {"augment": {"crop": 4, "flip": True, "rotation": 20, "zoom": 0.15}, "dropout": {"p": 0.5},
              "batchnorm": {}, "l2": {"lambda": 1e-4}}
 
@@ -49,7 +54,7 @@ def compare(npz: Path, precision: str) -> None:
     data = DATASETS.get("npz").load(cell.study.data)
     n = len(data.y_train)
     fw, bare = side_by_side(lambda: statistics.median(_fit_epochs(cell)),
-                            lambda: statistics.median(_bare_epochs(cell, data)), 2)
+                            lambda: statistics.median(_bare_epochs(cell, data)), REPS)
     line(f"{precision}: framework epoch {fw:.3f} s ({n / fw:,.0f} img/s) vs bare loop {bare:.3f} s "
          f"({n / bare:,.0f} img/s): ratio {fw / bare:.3f}")
 
@@ -77,7 +82,9 @@ def all_hooks(npz: Path) -> None:
         sec = statistics.median(_fit_epochs(cell))
     finally:
         Loop.train_epoch = inner
-    n = len(T.DATASETS.get("npz").load(cell.study.data).y_train)
+    from ablate.data import DATASETS
+
+    n = len(DATASETS.get("npz").load(cell.study.data).y_train)
     sync = f"host syncs per epoch in the step loop: {syncs} (1 = the epoch's loss sum)" if CUDA else "(no CUDA)"
     line(f"all hooks ({cell.arm.name} + grad_clip), bf16: epoch {sec:.3f} s ({n / sec:,.0f} img/s); {sync}")
 
@@ -109,15 +116,19 @@ def full_run(npz: Path, tmp: Path) -> None:
     from ablate.orchestrate import run_study
     from ablate.validate import validate_study
 
-    raw = study(npz, "bf16", factors={"augment": ALL_HOOKS["augment"], "dropout": {"p": 0.5}}, name="gpu_check")
+    factors = {"dropout": {"p": 0.5}} if TINY else {"augment": ALL_HOOKS["augment"], "dropout": {"p": 0.5}}
+    raw = study(npz, "bf16" if CUDA else "fp32", factors=factors, name="gpu_check")
     os.chdir(tmp)
     t0 = time.perf_counter()
     s = run_study(validate_study(raw), report=False, quiet=True)
-    line(f"ablate run (4 arms x 1 seed, {EPOCHS} epochs, bf16): {s.finished}/{s.total} cells in "
+    line(f"ablate run ({s.total} arms x 1 seed, {EPOCHS} epochs, {raw['train']['precision']}): "
+         f"{s.finished}/{s.total} cells in "
          f"{time.perf_counter() - t0:.1f} s, stores created included")
 
 
 def main() -> None:
+    if not CUDA:
+        torch.set_num_threads(1)  # the smoke mode checks the script: one thread stays fast on a busy machine
     dev = torch.cuda.get_device_name() if CUDA else "cpu"
     line(f"# gpu_check on {dev}, torch {torch.__version__}; {N_TRAIN} CIFAR-shaped images (90% train), "
          f"cnn width {WIDTH}, batch {BATCH}, {EPOCHS} epochs; epoch = median of epochs 2.., warm-up dropped")
@@ -126,9 +137,12 @@ def main() -> None:
         compare(npz, "fp32")
         compare(npz, "bf16")
         all_hooks(npz)
-        if os.environ.get("GPU_CHECK_COMPILE", "1") != "0":
+        if os.environ.get("GPU_CHECK_COMPILE", "0" if TINY else "1") != "0":
             compiled(npz)
         full_run(npz, Path(tmp))
+        # bf16 + channels_last on a GPU (where they are neutral to the results and faster), fp32 on a CPU
+        raw = study(npz, "bf16" if CUDA else "fp32", channels_last=True, name="gpu_concurrent")
+        concurrency(raw, int(N_TRAIN * 0.9), CONCURRENT, line)
 
 
 if __name__ == "__main__":
