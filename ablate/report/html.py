@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ablate.report.page import Section, SectionBuilder
+from ablate.report.page import Section, SectionBuilder, parallel_figures
 from ablate.report.results import Results, load_results
 from ablate.report.sections import DEFAULT_SECTIONS
 from ablate.report.stats.effects import effect_table
@@ -83,9 +83,10 @@ def render_report(
     """Write index.html, summary.csv, effects.csv and verdicts.csv for loaded results (no MLflow access)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    built: list[Section] = [s for s in (b(results) for b in (sections or DEFAULT_SECTIONS)) if s is not None]
-    template = _environment().get_template("report.html")
-    page = template.render(study=results.study, sections=built, csp="")
+    with parallel_figures():  # figures are drawn in other processes while the sections' statistics run here
+        built: list[Section] = [s for s in (b(results) for b in (sections or DEFAULT_SECTIONS)) if s is not None]
+        template = _environment().get_template("report.html")
+        page = template.render(study=results.study, sections=built, csp="")
     page = template.render(study=results.study, sections=built, csp=_content_security_policy(page))
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
