@@ -188,9 +188,12 @@ def cmd_ui(args) -> int:
     uri = resolve_uri(args.tracking_uri)
     base = f"http://{args.host}:{args.port}"
     print(f"MLflow UI on {base} over {redact_uri(uri)}", file=sys.stderr)
-    for name, exp_id in studies(uri):
+    found = studies(uri)
+    for name, exp_id in found:
         print(f"  study {name}: {runs_url(base, exp_id)}", file=sys.stderr)
-    serve(uri, args.host, args.port, args.ui_workers)
+    if found:
+        print(f"  {base}/ opens study {found[0][0]} (the latest)", file=sys.stderr)
+    serve(uri, args.host, args.port, args.ui_workers, landing=found[0][1] if found else "")
     return 0
 
 

@@ -264,9 +264,10 @@ def test_ablate_ui_opens_the_study_on_its_runs_table(store, ablate_ui):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/#/experiments/{exp.experiment_id}")
-        page.locator(f"a[href$='/runs/{parent.info.run_id}']").first.wait_for(timeout=120_000)
-        assert "/runs" in page.url.split("#", 1)[1]
-        assert page.get_by_text("Run Name", exact=True).first.is_visible()
-        assert page.get_by_text("No data available for the selected time range").count() == 0
+        for start in (f"{base}/#/experiments/{exp.experiment_id}", f"{base}/"):  # the bare address too
+            page.goto(start)
+            page.locator(f"a[href$='/runs/{parent.info.run_id}']").first.wait_for(timeout=120_000)
+            assert f"/experiments/{exp.experiment_id}/runs" in page.url.split("#", 1)[1]
+            assert page.get_by_text("Run Name", exact=True).first.is_visible()
+            assert page.get_by_text("No data available for the selected time range").count() == 0
         browser.close()

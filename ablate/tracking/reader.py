@@ -79,7 +79,7 @@ def studies(tracking_uri: str) -> list[tuple[str, str]]:
     """(study name, experiment id) of every experiment in the store that holds an ablate parent run."""
     client = MlflowClient(tracking_uri=tracking_uri)
     out = []
-    for exp in client.search_experiments():
+    for exp in client.search_experiments(order_by=["last_update_time DESC"]):  # the latest study first
         if client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'", max_results=1):
             out.append((exp.name, exp.experiment_id))
     return out

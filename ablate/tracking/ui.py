@@ -18,6 +18,17 @@ import sys
 WORKFLOW_KEY, TRAINING = "mlflow.workflowType_v1", "machine_learning"
 SCRIPT = (f'<script>try{{if(!localStorage.getItem("{WORKFLOW_KEY}"))localStorage.setItem("{WORKFLOW_KEY}",'
           f'JSON.stringify("{TRAINING}"))}}catch(e){{}}</script>')
+LANDING_ENV = "ABLATE_UI_LANDING"  # the experiment id the bare address opens (cmd_ui: the latest study)
+
+
+def landing_script(experiment_id: str) -> str:
+    """The bare address (`/`, no route) opens that study's runs table instead of MLflow's home page."""
+    if not experiment_id.isdigit():
+        return ""
+    route = f"#/experiments/{experiment_id}/runs?workflowType={TRAINING}"
+    return f'<script>if(["","#","#/"].indexOf(location.hash)>=0)location.replace("{route}")</script>'
+
+
 MLFLOW_APP = "mlflow.server.fastapi_app:app"
 APP = f"{__name__}:app"
 JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
@@ -35,14 +46,18 @@ def _inject(response):
     response.direct_passthrough = False
     body = response.get_data(as_text=True)
     if "<head>" in body and SCRIPT not in body:
-        response.set_data(body.replace("<head>", "<head>" + SCRIPT, 1))
+        extra = landing_script(os.environ.get(LANDING_ENV, ""))
+        response.set_data(body.replace("<head>", "<head>" + SCRIPT + extra, 1))
         response.headers["Cache-Control"] = "no-cache"
     return response
 
 
-def serve(uri: str, host: str, port: int, workers: int = 1) -> None:
+def serve(uri: str, host: str, port: int, workers: int = 1, landing: str = "") -> None:
     """Run MLflow's `ui` command in this process, its uvicorn serving `app` (this module's) instead of
-    MLflow's own; one worker by default (MLflow's four each load the whole app: slow on a laptop)."""
+    MLflow's own; one worker by default (MLflow's four each load the whole app: slow on a laptop).
+    `landing`: the experiment id the bare address opens on its runs table."""
+    if landing:
+        os.environ[LANDING_ENV] = landing  # read in the uvicorn process, which inherits it
     # MLflow's job runner (eight processes for GenAI scorers and judges) has nothing to do for a training
     # store and doubles the start-up time on a laptop; MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true brings it back
     os.environ.setdefault(JOB_EXECUTION_ENV, "false")
