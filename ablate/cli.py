@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     except AblateError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except Exception as e:  # a store fault (disk full, read-only, damaged) is said once, not as a traceback
+        from ablate.faults import store_fault
+
+        if (message := store_fault(e)) is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         cmd = " ".join(shlex.quote(a) for a in ["ablate", *(sys.argv[1:] if argv is None else argv)])
         print(f"\ninterrupted: the running cell was marked (KILLED in MLflow) and will run again; finished "
@@ -237,6 +244,8 @@ def entry() -> None:
     import logging
 
     code = main()
+    if "ablate.tracking.client" in sys.modules:  # a process that opened a SQLite store folds its WAL in
+        sys.modules["ablate.tracking.client"].close_stores()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

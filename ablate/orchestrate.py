@@ -8,7 +8,7 @@ server before torch is imported.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import sys
 import time
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError, StudyChanged
+from ablate.guard import changed_message, guard_changes
 from ablate.progress import Progress
 from ablate.testpoints import pause_point
 
@@ -44,10 +45,14 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     from ablate.scheduler import storage as st
     from ablate.tracking import Tracker
 
+    if report:
+        _check_reports_dir(Path(reports_dir))  # before any store is made or any cell runs
+    if quiet:  # MLflow prints two "View run ... at: http://..." lines per run on a tracking server
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     tracker = Tracker(tracking_uri)
     storage_url = st.resolve_storage(storage)
     ostorage = st.open_storage(storage_url)
-    _guard_changes(study, tracker, ostorage, fresh)
+    guard_changes(study, tracker, ostorage, fresh, quiet)
     parent_id = tracker.start_parent(study, study_text, overrides)  # creates the MLflow store once, here
     ostudy = st.open_study(study, ostorage)
     st.record_hash(ostudy, study)
@@ -97,6 +102,19 @@ def _run_stage(study: Study, ostudy, tracker, parent_id: str, storage_url: str, 
     return ran
 
 
+def _check_reports_dir(reports: Path) -> None:
+    """A reports folder that cannot be made or written would fail only after every cell ran."""
+    for folder in (reports, *reports.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise AblateError(f"cannot write reports under {reports}: {folder} is a file, not a folder; "
+                                  "move it, or choose another --reports-dir")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise AblateError(f"cannot write reports under {reports}: {folder} is not writable; choose "
+                                  "another --reports-dir")
+            return
+
+
 def _cache() -> WorkerCache:
     from ablate.cache import WorkerCache
 
@@ -126,97 +144,15 @@ def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = Tr
 
 
 def report_slug(name: str) -> str:
-    """A directory name for reports/: the study name with anything unsafe replaced."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
-    return slug[:100]
+    """A directory name for reports/: the study name itself when it is a safe name, else its safe part with
+    8 hex digits of the name's SHA-256, so two names never share a folder (`a b`, `a_b` and `a/b`; `实验一`
+    and `实验二`, which have no safe part at all)."""
+    import hashlib
 
-
-def _guard_changes(study: Study, tracker, ostorage, fresh: bool) -> None:
-    from ablate.scheduler import storage as st
-
-    parent = tracker.find_parent(study)
-    old = tracker.parent_hash(parent) if parent else None
-    finished = 0  # cells the Optuna study finished, counted only when MLflow has no parent run
-    if old is None:
-        old, finished = st.recorded(study, ostorage)
-    lost = parent is None and finished > 0 and old == study.study_hash  # the MLflow store is not the one
-    if lost and not fresh:
-        raise StudyChanged(lost_message(study, tracker.uri, finished))
-    if old is None or (old == study.study_hash and not lost):
-        return
-    if not fresh:
-        recorded = tracker.parent_study(parent) if parent else None
-        raise StudyChanged(changed_message(study, old, recorded))
-    _start_afresh(study, tracker, ostorage, old)
-
-
-def lost_message(study: Study, uri: str, finished: int) -> str:
-    return (f"study '{study.name}': the Optuna storage holds {finished} finished cell(s), but the MLflow store "
-            f"{uri} has no run of this study: its results (metrics, curves, weights) are not there to report. "
-            "Either point --tracking-uri / MLFLOW_TRACKING_URI at the store the study ran with, or start the "
-            f"study afresh (the Optuna study is kept, moved aside):\n      ablate run {study.source} --fresh")
-
-
-def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: bool = False) -> str:
-    """What changed (field by field, when the recorded study can be read) and the two ways forward."""
-    lines = [f"study '{study.name}' ({study.source}) differs from the study whose cells are recorded under "
-             f"that name: its defining content hashes to {study.study_hash[:12]}, the recorded runs' to "
-             f"{old_hash[:12]}."]
-    if recorded is not None:
-        diff = _diff(_flat(recorded), _flat(study.canonical()))
-        lines += ["what changed (recorded -> now):", *diff[:12]]
-        if len(diff) > 12:
-            lines.append(f"  ... and {len(diff) - 12} more")
-    if worker:
-        lines.append("A worker must use the same study file as the study it joins: copy that file here.")
-        return "\n".join(lines)
-    lines += ["Results of two different studies must not mix. Either:",
-              f"  - give the changed study a new `name:` (it then runs beside '{study.name}'), or",
-              f"  - start '{study.name}' afresh; the old runs are kept, moved aside as "
-              f"'{study.name}@{old_hash[:12]}' (MLflow experiment and Optuna study):",
-              f"      ablate run {study.source} --fresh"]
-    return "\n".join(lines)
-
-
-def _flat(d: object, prefix: str = "") -> dict[str, object]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, object] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
-    missing = object()
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key, missing), new.get(key, missing)
-        if a != b:
-            show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
-            out.append(f"  {key}: {show(a)} -> {show(b)}")
-    return out
-
-
-def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> None:
-    """Move the old MLflow experiment and Optuna studies aside under a hash-suffixed name."""
-    from ablate.scheduler import storage as st
-
-    aside = _free_name(study.name, old_hash, tracker, ostorage)
-    tracker.set_aside(study.name, aside)
-    st.set_aside(ostorage, study.name, aside)
-
-
-def _free_name(name: str, old_hash: str, tracker, ostorage) -> str:
-    """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
-    from ablate.scheduler import storage as st
-
-    taken = st.study_names(ostorage)
-    for i in range(1, 1000):
-        aside = f"{name}@{old_hash[:12]}" + (f".{i}" if i > 1 else "")
-        if aside not in taken and not tracker.experiment_exists(aside):
-            return aside
-    raise StudyChanged(f"study '{name}' has been set aside 999 times; give it a new `name:`")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100]
+    if slug == name and not re.fullmatch(r".*-[0-9a-f]{8}", name):  # no name's slug can look like a hashed one
+        return slug
+    return f"{slug or 'study'}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
 
 
 def work(study: Study, storage: str | None = None, tracking_uri: str | None = None, threads: int | None = None,

@@ -95,13 +95,22 @@ def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id:
     torch.set_num_threads(threads)
     _die_with_parent(origin.pid)
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's SIGTERM: mark the cell, as on Ctrl-C
-    ostudy = open_study(study, open_storage(storage_url), create=False)
-    emit = lambda kind, **data: events.put((kind, data))  # noqa: E731
+    emit = lambda kind, **data: events.put((kind, data, os.getpid()))  # noqa: E731
     try:
+        ostudy = open_study(study, open_storage(storage_url), create=False)
         worker.run_cells(study, ostudy, Tracker(tracking_uri), parent_id, emit=emit)
         code = 0
     except KeyboardInterrupt:
         code = 130
+    except Exception as e:  # the user's to fix (a data file gone, a full disk): said once, by the parent
+        from ablate.errors import AblateError
+        from ablate.faults import store_fault
+
+        message = str(e) if isinstance(e, AblateError) else store_fault(e)
+        if message is None:
+            raise  # a bug: its traceback is the report
+        emit("fatal", message=message)
+        code = 2
     _exit_now(code, events)
 
 
@@ -109,6 +118,9 @@ def _exit_now(code: int, events) -> None:
     """Exit without the interpreter's teardown of torch, MLflow and SQLAlchemy (~1 s per process, on the
     critical path of every parallel run). Everything is already durable: each cell's Optuna and MLflow
     writes are synchronous, and the events queue is flushed to the parent here."""
+    from ablate.tracking.client import close_stores
+
+    close_stores()
     events.close()
     events.join_thread()
     sys.stdout.flush()
@@ -209,12 +221,18 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     with _main_hidden():
         for p in procs:
             p.start()
-    ran = 0
+    ran, fatal = 0, None
+    watch = _Watch(procs, progress)
     try:
         while any(p.is_alive() for p in procs) or not events.empty():
+            watch.check()
             try:
-                kind, data = events.get(timeout=0.05)
+                kind, data, pid = events.get(timeout=0.05)
             except queue.Empty:
+                continue
+            watch.seen(kind, data, pid)
+            if kind == "fatal":
+                fatal = fatal or data["message"]
                 continue
             progress.event(kind, **data)
             ran += kind == "done"
@@ -232,4 +250,42 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if bad and 130 in bad:
         raise KeyboardInterrupt
+    if fatal is not None:
+        from ablate.errors import AblateError
+
+        raise AblateError(fatal)
     return ran
+
+
+class _Watch:
+    """Which cell each worker runs; a worker found stopped (SIGSTOP, a debugger) is named every
+    NOTICE_SECONDS, since the run waits for it and would otherwise wait in silence."""
+
+    NOTICE_SECONDS = 30.0
+
+    def __init__(self, procs, progress):
+        import time
+
+        self.procs, self.progress, self.cells = procs, progress, {}
+        self.clock, self.last = time.monotonic, time.monotonic()
+
+    def seen(self, kind: str, data: dict, pid: int) -> None:
+        if kind == "start":
+            self.cells[pid] = data.get("cell", "")
+        elif kind == "done":
+            self.cells.pop(pid, None)
+
+    def check(self) -> None:
+        if self.clock() - self.last < self.NOTICE_SECONDS:
+            return
+        self.last = self.clock()
+        from ablate.scheduler.liveness import is_stopped
+
+        for p in self.procs:
+            if p.pid and p.is_alive() and is_stopped(p.pid):
+                cell = self.cells.get(p.pid)
+                what = f"cell {cell}" if cell else "no cell yet"
+                self.progress.console.print(
+                    f"waiting for {p.name} (pid {p.pid}, {what}): it is stopped (SIGSTOP or a debugger). Resume "
+                    f"it (kill -CONT {p.pid}), or end it (kill {p.pid}): its cell then runs again elsewhere",
+                    highlight=False, markup=False)

@@ -292,6 +292,7 @@ class StudyRecords:
     weights: dict[str, dict]  # run id -> weights.json ({"edges", "counts", "layers"})
     tune_summary: dict | None = None  # the parent's tune/history.json, when the study had a tune phase
     tracking_uri: str = ""
+    artifacts_missing: str = ""  # why finished cells' artifacts could not be read (their folder is gone)
 
 
 # Cell metrics logged once at the end (step = last epoch): not curves, so no history is read for them.

@@ -103,7 +103,7 @@ class TuneSpec(StrictModel):
                                                    "epoch's value is the trial's objective")
     arm: Literal["all", "baseline"] | tuple[str, ...] = Field(
         "all", description="the arm tuned on: all factors on (default), baseline, or the factors that are on")
-    seed: int | None = Field(None, ge=0, description="tune trials' training seed and the sampler's seed "
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="tune trials' training seed and the sampler's seed "
                              "(default: one seed past the ablation's, so no ablation cell shares it)")
     epochs: int | None = Field(None, ge=1, le=10_000, description="epochs per tune trial (default train.epochs)")
     startup_trials: int = Field(3, ge=0, le=1000, description="trials run in full before pruning starts")
@@ -192,9 +192,33 @@ class RawStudy(StrictModel):
     @classmethod
     def _printable(cls, v: str) -> str:
         """The name becomes an MLflow experiment, an Optuna study and a directory: one visible line."""
-        if not v.strip() or any(ord(c) < 32 or ord(c) == 127 for c in v):
-            raise ValueError("a study name must be visible text on one line (no control characters)")
-        return v
+        return check_name(v)
+
+
+# Characters a one-line visible name must not hold: line and paragraph separators (Unicode breaks lines at
+# U+0085, U+2028 and U+2029 too), C0/C1 controls (category Cc: 0x00-0x1F, 0x7F-0x9F, the terminal's CSI 0x9B
+# among them), surrogates, and the bidirectional controls that reorder what a reader sees.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e")  # zero-width: a name of only these looks empty
+RESERVED = ":@"  # ablate's own separators: `<name>:tune` is a tune study, `<name>@<hash>` a study set aside
+
+
+def check_name(v: str) -> str:
+    import unicodedata
+
+    bad = sorted({c for c in v if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise ValueError(f"a study name must be visible text on one line (no control characters, line "
+                         f"separators or bidirectional controls; found {codes})")
+    if all(c.isspace() or c in INVISIBLE for c in v):
+        raise ValueError("a study name must be visible text on one line (it holds only blank or invisible "
+                         "characters)")
+    used = sorted(set(RESERVED) & set(v))
+    if used:
+        raise ValueError(f"a study name may not contain {' or '.join(repr(c) for c in used)}: ablate names a "
+                         f"study's tune phase '<name>:tune' and a study set aside '<name>@<hash>'")
+    return v
 
 
 def problems_from(err: ValidationError, prefix: str = "") -> Problems:

@@ -43,8 +43,10 @@ class Arm:
 
 
 def arm_name(factors: tuple[Factor, ...], levels: tuple[int, ...]) -> str:
+    """`dropout=0.25+l2`, `baseline`: the factors that are on, in name order, so that reordering factors in
+    the file never renames an arm (and never makes a finished cell look new)."""
     parts = []
-    for f, i in zip(factors, levels):
+    for f, i in sorted(zip(factors, levels), key=lambda fi: fi[0].name):
         if f.two_level:
             if i == 1:
                 parts.append(f.name)
@@ -159,7 +161,8 @@ class Study:
         return [Cell(self, arm, seed) for arm in self.arms() for seed in self.seeds]
 
     def canonical(self) -> dict:
-        """Everything that defines the results (not the description or where they are stored)."""
+        """Everything that defines the results (not the description or where they are stored); factors,
+        `always` and seeds in a canonical order, since their order in the file changes no result."""
         out = {
             "name": self.name,
             "model": self.model.model_dump(mode="json"),
@@ -167,10 +170,10 @@ class Study:
             "train": self.train.model_dump(mode="json", exclude=NON_DEFINING_TRAIN),
             "metric": {"name": self.metric.name, "direction": self.metric.resolved_direction},
             "factors": {f.name: [None if p is None else p.model_dump(mode="json", by_alias=True) for p in f.levels]
-                        for f in self.factors},
-            "always": {k: v.model_dump(mode="json", by_alias=True) for k, v in self.always},
+                        for f in sorted(self.factors, key=lambda f: f.name)},
+            "always": {k: v.model_dump(mode="json", by_alias=True) for k, v in sorted(self.always, key=lambda kv: kv[0])},
             "design": self.design.canonical(),
-            "seeds": list(self.seeds),
+            "seeds": sorted(self.seeds),
             "tune": self.tune.model_dump(mode="json") if isinstance(self.tune, BaseModel) else self.tune,
             # only a study that adds seeds until decided: the margin then decides which cells run
             **({"sequential": {"max": self.seed_max, "min_effect": self.metric.resolved_min_effect}}

@@ -7,6 +7,7 @@ regularizer must suit model and data, a design its factors, a tuned setting must
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] 
 
     builder, model = _entry(MODELS, rs.model, "model", problems)
     dataset, data = _entry(DATASETS, rs.data, "data", problems)
+    problems.extend(data_problems := dataset.check(data) if data is not None else [])  # the files, before any store
     factors = {n: _factor(n, v, f"factors.{n}", problems) for n, v in rs.factors.items()}
     always = tuple((n, lv.levels[-1]) for n, v in rs.always.items()
                    if (lv := _factor(n, v, f"always.{n}", problems, two_level_only=True)))
@@ -63,7 +65,7 @@ def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] 
             problems.append((f"always.{name}", "a regularizer is either a factor or always on, not both", name))
     if builder and dataset:
         _check_fit(builder, dataset, rs, problems)
-        if model is not None and data is not None:
+        if model is not None and data is not None and not data_problems:
             problems.extend(builder.check_data(model, dataset, data))
     # a factor whose own settings failed stands in as on/off, so the design judges every name the file gives
     design = _design(rs.design, tuple(f or Factor(n, (None, None)) for n, f in factors.items()), problems)
@@ -75,8 +77,7 @@ def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] 
                   metric=rs.metric, factors=tuple(factors.values()), always=always, design=design,
                   seeds=seeds, tune=rs.tune, source=source, plugins=loaded, seed_max=seed_max)
     study = dataclasses.replace(study, study_hash=content_hash(study.canonical()))
-    _check_arms(study, problems)
-    if study.tune is not None:
+    if _check_arms(study, problems) and study.tune is not None:
         _check_tune(study, problems)
     if problems:
         raise StudyError(source, problems)
@@ -213,8 +214,9 @@ def _leveled_factor(name: str, reg, value: dict, listed: dict[str, list], path: 
         levels.append(None if zero and everything_zero else params)
     if not ok:
         return None
-    seen = [None if p is None else p.model_dump(by_alias=True) for p in levels]
-    dupes = sorted({i for i, a in enumerate(seen) for j, b in enumerate(seen) if i != j and a == b})
+    keys = [json.dumps(None if p is None else p.model_dump(mode="json", by_alias=True), sort_keys=True)
+            for p in levels]  # each level's setting as canonical JSON: a key order is no difference
+    dupes = [i for i, k in enumerate(keys) if keys.count(k) > 1]
     if dupes:
         problems.append((f"{path}.{next(iter(listed))}", f"levels must be distinct (levels {dupes} are the "
                          "same setting)", next(iter(listed.values()))))
@@ -246,20 +248,20 @@ def _seed_plan(seeds: int | list[int] | SeedPlan, metric: MetricSpec, problems: 
     return (tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)), None
 
 
-def _check_arms(study: Study, problems: Problems) -> None:
+def _check_arms(study: Study, problems: Problems) -> bool:
+    """The cell cap, from the design's arm count before any arm is listed; then the arms themselves."""
     try:
-        arms = study.arms()
+        if n := study.design.too_many(study.factors, study.seed_max or len(study.seeds), MAX_CELLS):
+            problems.append(("design", f"a study may have at most {MAX_CELLS} cells (arms x seeds)", n))
+            return False
+        study.arms()
     except ValueError as e:
         problems.append(("design", str(e), study.design.name))
-        return
-    seeds = study.seed_max or len(study.seeds)
-    n = len(arms) * seeds
-    if n > MAX_CELLS:
-        problems.append(("design", f"a study may have at most {MAX_CELLS} cells (arms x seeds)",
-                         f"{len(arms)} arms x {seeds} seeds = {n}"))
-    builder = MODELS.get(study.model.name)
+        return False
     # every factor at its top level at once: the arm where knobs could collide (it need not be in the design)
-    _check_kwargs(study, builder, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), problems)
+    top = Cell(study, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), study.seeds[0])
+    problems.extend(setting_problems(MODELS.get(study.model.name), top.regularizers(), dict(study.always)))
+    return True
 
 
 def _check_tune(study: Study, problems: Problems) -> None:
@@ -303,8 +305,4 @@ def _check_tune(study: Study, problems: Problems) -> None:
                 rule = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
                 problems.append((f"{where}.{end}", f"{end}={getattr(rng, end):g} is not a valid {path}: {rule}",
                                  getattr(rng, end)))
-
-
-def _check_kwargs(study: Study, builder, arm, problems: Problems) -> None:
-    problems.extend(setting_problems(builder, Cell(study, arm, study.seeds[0]).regularizers(), dict(study.always)))
 

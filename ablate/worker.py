@@ -51,7 +51,11 @@ def _bug(e: BaseException) -> str:
 # The failure policy: the first row whose exception type matches decides (CellFailed is an AblateError).
 # Any other BaseException (SystemExit) is not recorded: the trial stays RUNNING, and its dead worker's
 # cell is retried as interrupted.
+LOST_RACE = Outcome("KILLED", retry=True, interrupted=True, cell=GO_ON, tune=GO_ON, tell=False,
+                    reason=lambda e: "interrupted: another worker took this cell over (this worker's heartbeat "
+                                     "was late); the cell's result is the other worker's")
 POLICY: tuple[tuple[type[BaseException], Outcome], ...] = (
+    (cells.Stale, LOST_RACE),  # frozen past the heartbeat limit, then resumed: drop the cell quietly
     (CellFailed, Outcome("FAILED", retry=False, interrupted=False, cell=GO_ON, tune=GO_ON,
                          reason=lambda e: e.reason)),  # diverged: a rerun would diverge again
     (KeyboardInterrupt, Outcome("KILLED", retry=True, interrupted=True, cell=STOP, tune=STOP,
@@ -61,27 +65,25 @@ POLICY: tuple[tuple[type[BaseException], Outcome], ...] = (
     (Exception, Outcome("FAILED", retry=True, interrupted=False, cell=GO_ON, tune=STOP,
                         reason=_bug)),  # a bug or a resource error: fail this cell with the reason, go on
 )
-LOST_RACE = Outcome("KILLED", retry=True, interrupted=True, cell=GO_ON, tune=GO_ON, tell=False,
-                    reason=lambda e: "interrupted: another worker took this cell over (this worker's heartbeat "
-                                     "was late); the cell's result is the other worker's")
 
 
 def policy(e: BaseException) -> Outcome | None:
     return next((outcome for kind, outcome in POLICY if isinstance(e, kind)), None)
 
 
-def _settle(handle: cells.Handle, tracker, run_id: str, outcome: Outcome, reason: str, then: str,
+def _settle(handle: cells.Handle, tracker, run_id: str | None, outcome: Outcome, reason: str, then: str,
             emit: Emit, name: str) -> bool:
     """Record a failure in Optuna and MLflow; True when the worker goes on."""
     if outcome.tell:
         handle.fail(reason, retry=outcome.retry, interrupted=outcome.interrupted)
-    tracker.finish(run_id, outcome.status, reason)
-    if then == GO_ON:
-        emit("done", cell=name, status="FAILED", reason=reason.splitlines()[0] if reason else "")
+    if run_id is not None:
+        tracker.finish(run_id, outcome.status, reason)
+    if then == GO_ON:  # a lost race (KILLED) is not this worker's failure: not shown as one
+        emit("done", cell=name, status=outcome.status, reason=reason.splitlines()[0] if reason else "")
     return then == GO_ON
 
 
-def _failed(handle: cells.Handle, tracker, run_id: str, e: BaseException, kind: str, emit: Emit,
+def _failed(handle: cells.Handle, tracker, run_id: str | None, e: BaseException, kind: str, emit: Emit,
             name: str) -> bool:
     """The table applied to `e` (inside its except block); False: the caller re-raises."""
     outcome = policy(e)
@@ -133,21 +135,21 @@ def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit 
     from ablate import train
 
     study = cell.study
+
+    def on_epoch(epoch: int, epochs: int) -> None:
+        emit("epoch", cell=cell.cell_id, epoch=epoch, epochs=epochs)
+        pause_point("epoch")
+
     with claim.heartbeat():
-        claim.stamp(study)
-        pause_point("cell.claimed")
-        run_id = tracker.start_cell(parent_id, cell, claim.number)
-        pause_point("cell.run_created")
-        claim.set_run_id(run_id)
-        emit("start", cell=cell.cell_id)
-        logger = tracker.logger(run_id)
-
-        def on_epoch(epoch: int, epochs: int) -> None:
-            emit("epoch", cell=cell.cell_id, epoch=epoch, epochs=epochs)
-            pause_point("epoch")
-
+        run_id = None
         try:
-            result = train.fit(cell, logger, on_epoch=on_epoch, cache=cache)
+            claim.stamp(study)
+            pause_point("cell.claimed")
+            run_id = tracker.start_cell(parent_id, cell, claim.number)
+            pause_point("cell.run_created")
+            claim.set_run_id(run_id)
+            emit("start", cell=cell.cell_id)
+            result = train.fit(cell, tracker.logger(run_id), on_epoch=on_epoch, cache=cache)
             value = result.final[study.metric.name]
             if not math.isfinite(value):
                 raise CellFailed(f"the final {study.metric.name} is {value} (not a finite number)")

@@ -45,7 +45,7 @@ def test_own_model_example_trains_and_reports(checkout):
     assert out.returncode == 0, out.stderr
     assert "4/4 cells finished, 0 failed" in out.stdout and "Traceback" not in out.stderr
     page = (checkout / "reports" / "own_model" / "index.html").read_text()
-    assert "grad_noise+dropout" in page and "small_resnet" in page and "Traceback" not in page
+    assert "dropout+grad_noise" in page and "small_resnet" in page and "Traceback" not in page
     assert not (checkout / "examples" / "own_model" / "__pycache__").exists()
 
 

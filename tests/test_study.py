@@ -96,8 +96,8 @@ def test_duplicate_keys_are_refused(write_study):
 
 
 @pytest.mark.parametrize("design,arms", [
-    ("full_factorial", ["baseline", "l2", "dropout", "l2+dropout", "augment"]),
-    ("loco", ["l2+dropout+augment", "dropout+augment", "l2+augment", "l2+dropout"]),
+    ("full_factorial", ["baseline", "l2", "dropout", "dropout+l2", "augment"]),
+    ("loco", ["augment+dropout+l2", "augment+dropout", "augment+l2", "dropout+l2"]),
     ("add_one", ["baseline", "l2", "dropout", "augment"]),
 ])
 def test_designs_expand(tiny_raw, design, arms):

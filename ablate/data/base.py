@@ -19,7 +19,7 @@ class DataParams(StrictModel):
     name: str
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     batch_size: int = Field(128, ge=1, le=65536)
-    split_seed: int = Field(0, ge=0, description="fixes the train/val split for every cell of the study")
+    split_seed: int = Field(0, ge=0, le=2**32 - 1, description="fixes the train/val split for every cell of the study")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,18 @@ class Dataset:
     @classmethod
     def load(cls, params: DataParams) -> Data:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @classmethod
+    def check(cls, params: DataParams) -> list[tuple[str, str, object]]:
+        """Problems (field, rule, value) with the data itself, found at validation, before any store is made
+        and whatever the number of workers: a file that is missing, of the wrong kind or malformed. Cheap
+        where possible (headers and labels, not every pixel); load() checks again on what it reads."""
+        return []
+
+    @classmethod
+    def image_size_of(cls, params: DataParams) -> tuple[int, int] | None:
+        """(H, W) where known without loading: the class's `image_size`, or what a file's header says."""
+        return cls.image_size
 
     @classmethod
     def revision(cls, params: DataParams) -> Hashable:

@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
-from ablate.data.images import Npz, data_root
+from ablate.data.images import data_root
+from ablate.data.npz import Npz
 from ablate.data.split import stratified_split
 from ablate.errors import AblateError
 
@@ -165,6 +166,18 @@ class ImageFolder(Dataset):
     kind = "image"
     Params = ImageFolderParams
     summary = "a folder of images, one subfolder per class; decoded once (PIL), resized, cached as uint8"
+
+    @classmethod
+    def check(cls, params: DataParams) -> list[tuple[str, str, object]]:
+        try:
+            layout(Path(params.path))  # type: ignore[attr-defined]
+        except AblateError as e:
+            return [("data.path", str(e), params.path)]  # type: ignore[attr-defined]
+        return []
+
+    @classmethod
+    def image_size_of(cls, params: DataParams) -> tuple[int, int] | None:
+        return params.image_size  # type: ignore[attr-defined]
 
     @classmethod
     def revision(cls, params: DataParams) -> str:

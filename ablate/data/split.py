@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ablate.errors import AblateError
+
 
 def _per_class_perm(y: Tensor, seed: int) -> list[Tensor]:
     """One shuffled index tensor per class, in class order; the only source of randomness here."""
@@ -65,3 +67,21 @@ def balanced_subset(y: Tensor, n: int, seed: int) -> Tensor:
                 open_classes.remove(c)
     chosen = torch.cat([p[:k] for p, k in zip(perms, take, strict=True)])
     return torch.sort(chosen).values
+
+
+def check_sizes(where: str, y_pool: Tensor, val_fraction: float, seed: int, n_test: int,
+                train_subset: int | None = None, n_val: int | None = None) -> None:
+    """Every split the study will train, select and test on must hold a sample: a split that would come out
+    empty (one sample, or one per class, leaves no validation sample) is refused before any cell runs.
+    `n_val`: the size of a validation split given by the data (None: drawn from the pool)."""
+    if train_subset is not None:
+        y_pool = y_pool[balanced_subset(y_pool, train_subset, seed)]
+    if n_val is None:
+        train, val = (len(i) for i in stratified_split(y_pool, val_fraction, seed))
+    else:
+        train, val = len(y_pool), n_val
+    for name, n in (("train", train), ("validation", val), ("test", n_test)):
+        if n == 0:
+            raise AblateError(f"{where}: the {name} split would be empty ({len(y_pool)} training sample(s) "
+                              f"in {len(torch.unique(y_pool))} class(es), {n_test} test sample(s)); a validation "
+                              "sample is held out only from a class with at least 2 training samples")

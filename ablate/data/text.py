@@ -12,7 +12,6 @@ and must be treated as read-only.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,8 @@ from pydantic import Field
 from torch import Tensor
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec
-from ablate.data.split import balanced_subset, stratified_split
+from ablate.data.files import csv_rows
+from ablate.data.split import balanced_subset, check_sizes, stratified_split
 from ablate.errors import AblateError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -102,6 +102,8 @@ def build_text_data(params: TextParams, splits: TextSplits, train_subset: int | 
     else:
         (x_tr, y_tr), (x_va, y_va) = (texts, y), splits.val
     x_te, y_te = splits.test
+    check_sizes("text dataset", y, params.val_fraction, params.split_seed, len(y_te), None,
+                None if splits.val is None else len(y_va))
     toks = {k: [tokenize(t, params.lowercase) for t in v] for k, v in (("tr", x_tr), ("va", x_va), ("te", x_te))}
     vocab = Vocab.build(toks["tr"], params.min_freq, params.max_vocab)
     all_y = torch.cat([y_tr, y_va, y_te])
@@ -132,10 +134,11 @@ class TextCsv(Dataset):
 
     @classmethod
     def load(cls, params: DataParams) -> Data:
-        path = Path(params.path)  # type: ignore[attr-defined]
-        if not path.is_file():
-            raise AblateError(f"text_csv dataset: file {str(path)!r} does not exist (data.path)")
         return _load_csv(params)
+
+    @classmethod
+    def check(cls, params: DataParams) -> list[tuple[str, str, object]]:
+        return check_text_csv(Path(params.path), params, "data.path")  # type: ignore[attr-defined]
 
     @classmethod
     def revision(cls, params: DataParams) -> int | None:
@@ -149,54 +152,66 @@ def _load_csv(params: TextCsv.Params) -> Data:
     return build_text_data(params, splits, params.train_subset)
 
 
-def read_text_csv(path: Path, test_fraction: float = 0.2) -> TextSplits:
-    """Read and check the CSV; labels (ints or strings) map to 0..K-1 in sorted order."""
-    import pandas as pd
-
-    where = f"text_csv dataset: {str(path)!r}"
+def check_text_csv(path: Path, params: TextParams, field: str) -> list[tuple[str, str, object]]:
+    """The whole file parsed and its splits sized (no tokenizing): a malformed CSV fails validation."""
     try:
-        df = pd.read_csv(path, keep_default_na=False, dtype={"text": str})
-    except Exception as exc:
-        raise AblateError(f"{where}: cannot read it as CSV ({exc})") from exc
-    missing = [c for c in ("text", "label") if c not in df.columns]
+        splits = read_text_csv(path, getattr(params, "test_fraction", 0.2))
+        check_sizes(f"text_csv dataset: {str(path)!r}", splits.train[1], params.val_fraction, params.split_seed,
+                    len(splits.test[1]), getattr(params, "train_subset", None),
+                    None if splits.val is None else len(splits.val[1]))
+    except AblateError as e:
+        return [(field, str(e), str(path))]
+    return []
+
+
+def read_text_csv(path: Path, test_fraction: float = 0.2) -> TextSplits:
+    """Read and check the CSV strictly (files.csv_rows); labels (ints or strings) map to 0..K-1, sorted."""
+    where = f"text_csv dataset: {str(path)!r}"
+    names, rows = csv_rows(path, "text_csv dataset")
+    missing = [c for c in ("text", "label") if c not in names]
     if missing:
         raise AblateError(f"{where} lacks column(s) {', '.join(missing)} (needs text, label; optional split; "
-                          f"has {', '.join(map(str, df.columns))})")
-    if len(df) == 0:
+                          f"has {', '.join(names)})")
+    if not rows:
         raise AblateError(f"{where} has no rows")
-    labels, names = _label_ids(df["label"], path)
-    split = _split_column(df, where)
-    texts = df["text"].astype(str).tolist()
+    col = {n: i for i, n in enumerate(names)}
+    texts = [r[col["text"]] for _, r in rows]
+    labels, classes = _label_ids([r[col["label"]] for _, r in rows], path)
+    split = _split_column([r[col["split"]] for _, r in rows], where) if "split" in col else None
 
-    def part(mask) -> tuple[list[str], Tensor]:
-        idx = [i for i, m in enumerate(mask) if m]
+    def part(name: str | None) -> tuple[list[str], Tensor]:
+        idx = [i for i in range(len(rows)) if split is None or split[i] == name]
         return [texts[i] for i in idx], labels[idx]
 
-    if split is not None and not (split == "train").any():
+    if split is not None and "train" not in split:
         raise AblateError(f"{where}: the split column has no 'train' rows")
-    pool = part(split == "train") if split is not None else (texts, labels)
-    test = part(split == "test") if split is not None and (split == "test").any() else None
-    val = part(split == "val") if split is not None and (split == "val").any() else None
+    pool = part("train" if split is not None else None)
+    test = part("test") if split is not None and "test" in split else None
+    val = part("val") if split is not None and "val" in split else None
     if test is None:
         keep, held = stratified_split(pool[1], test_fraction, TEST_SPLIT_SEED)
         test = ([pool[0][i] for i in held.tolist()], pool[1][held])
         pool = ([pool[0][i] for i in keep.tolist()], pool[1][keep])
-    return TextSplits(train=pool, test=test, val=val, class_names=names)
+    return TextSplits(train=pool, test=test, val=val, class_names=classes)
 
 
-def _label_ids(col, path: Path) -> tuple[Tensor, tuple[str, ...]]:
-    import pandas as pd
+INT_LABEL = re.compile(r"\s*[-+]?\d{1,18}\s*")
 
-    if pd.api.types.is_integer_dtype(col):
-        values = sorted(set(col.tolist()))
+
+def _label_ids(col: list[str], path: Path) -> tuple[Tensor, tuple[str, ...]]:
+    """Integer labels keep their values when a '<stem>.labels.txt' names every class; otherwise (strings,
+    or integers without names) the distinct values, sorted, become 0..K-1."""
+    if all(INT_LABEL.fullmatch(v) for v in col):
+        ints = [int(v) for v in col]
+        values = sorted(set(ints))
         sidecar = _sidecar_names(path)
-        if values and values[0] >= 0 and sidecar and len(sidecar) > values[-1]:
-            return torch.tensor(col.to_numpy(), dtype=torch.int64), tuple(sidecar)
-    else:
-        col = col.astype(str)
-        values = sorted(set(col.tolist()))
+        if values[0] >= 0 and sidecar and len(sidecar) > values[-1]:
+            return torch.tensor(ints, dtype=torch.int64), tuple(sidecar)
+        index = {v: i for i, v in enumerate(values)}
+        return torch.tensor([index[v] for v in ints], dtype=torch.int64), tuple(str(v) for v in values)
+    values = sorted(set(col))
     index = {v: i for i, v in enumerate(values)}
-    return torch.tensor([index[v] for v in col.tolist()], dtype=torch.int64), tuple(str(v) for v in values)
+    return torch.tensor([index[v] for v in col], dtype=torch.int64), tuple(values)
 
 
 def _sidecar_names(path: Path) -> list[str] | None:
@@ -205,84 +220,10 @@ def _sidecar_names(path: Path) -> list[str] | None:
     return [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()] if f.is_file() else None
 
 
-def _split_column(df, where: str):
-    if "split" not in df.columns:
-        return None
-    raw = df["split"].astype(str).str.strip().str.lower()
+def _split_column(col: list[str], where: str) -> list[str]:
+    raw = [v.strip().lower() for v in col]
     bad = sorted(set(raw) - set(SPLIT_NAMES))
     if bad:
         raise AblateError(f"{where}: column 'split' holds {bad[:5]}; allowed values are train, dev (or val, "
                           f"validation), test")
-    return raw.map(SPLIT_NAMES).to_numpy()
-
-
-# ---------------------------------------------------------------- ag_news
-
-AG_NEWS_HF = "fancyzhx/ag_news"  # the maintained copy of the original "ag_news" on the Hugging Face hub
-AG_NEWS_CLASSES = ("World", "Sports", "Business", "Sci/Tech")
-
-
-@DATASETS.register()
-class AgNews(Dataset):
-    name = "ag_news"
-    kind = "text"
-    summary = "AG News topics (120k train / 7.6k test), fetched once via Hugging Face datasets (extra 'text')"
-
-    class Params(TextParams):
-        name: str = "ag_news"
-        root: str | None = Field(None, description="data root; default $ABLATE_DATA_DIR or ./data")
-        train_subset: int | None = Field(None, ge=2, description="class-balanced subset of the train set")
-        download: bool = Field(True, description="fetch into the data root when absent")
-
-    @classmethod
-    def load(cls, params: DataParams) -> Data:
-        from ablate.data.images import data_root
-
-        csv = data_root(params.root) / "ag_news" / "ag_news.csv.gz"  # type: ignore[attr-defined]
-        if not csv.is_file():
-            _download_ag_news(csv, params.download)  # type: ignore[attr-defined]
-        return _load_ag_news(params, csv)
-
-    @classmethod
-    def revision(cls, params: DataParams) -> int | None:
-        from ablate.data.images import _mtime_ns, data_root
-
-        return _mtime_ns(data_root(params.root) / "ag_news" / "ag_news.csv.gz")  # type: ignore[attr-defined]
-
-
-def _load_ag_news(params: AgNews.Params, csv: Path) -> Data:
-    return build_text_data(params, read_text_csv(csv), params.train_subset)
-
-
-def _download_ag_news(csv: Path, download: bool) -> None:
-    """Fetch through `datasets` and store one CSV (text, label, split) + class names; later loads need neither."""
-    import socket
-
-    from ablate.data.images import DOWNLOAD_TIMEOUT_SECONDS
-
-    help_ = (f"Put a CSV with columns text,label,split (train/test) at {csv.resolve()} (set data.root or "
-             f"$ABLATE_DATA_DIR to use another root), or use the 'text_csv' dataset with your own copy")
-    if not download:
-        raise AblateError(f"ag_news: {csv.resolve()} does not exist and data.download is false. {help_}.")
-    try:
-        import datasets
-    except ImportError:
-        raise AblateError(f"ag_news: downloading needs the Hugging Face 'datasets' library, the optional extra "
-                          f"'text' (pip install 'ablate[text]'). {help_}.") from None
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_SECONDS)
-    try:
-        ds = datasets.load_dataset(AG_NEWS_HF, cache_dir=str(csv.parent / "hf"))
-        frames = [ds[s].to_pandas().assign(split=s)[["text", "label", "split"]] for s in ("train", "test")]
-    except Exception as exc:
-        raise AblateError(f"ag_news: not in {csv.parent.resolve()} and downloading '{AG_NEWS_HF}' failed "
-                          f"({type(exc).__name__}: {exc}). {help_}.") from exc
-    finally:
-        socket.setdefaulttimeout(previous)
-    import pandas as pd
-
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    csv.with_name("ag_news.labels.txt").write_text("\n".join(AG_NEWS_CLASSES) + "\n", encoding="utf-8")
-    partial = csv.with_name(f".{csv.name}.{os.getpid()}.partial")  # workers may race: publish atomically
-    pd.concat(frames, ignore_index=True).to_csv(partial, index=False, compression="gzip")
-    os.replace(partial, csv)
+    return [SPLIT_NAMES[v] for v in raw]

@@ -14,6 +14,9 @@ class AddOne(Design):
     def contributions(self, factors):
         return {f.name: ([f.name], []) for f in factors}
 
+    def count(self, factors, limit=None):
+        return len(factors) + 1  # at most: two rows coincide only for a study of one factor
+
     def arms(self, factors):
         n = len(factors)
         rows = [(0,) * n] + [tuple(len(f.levels) - 1 if j == i else 0 for j, f in enumerate(factors))

@@ -59,6 +59,23 @@ class Design:
     def arms(self, factors: tuple[Factor, ...]) -> list[Arm]:  # pragma: no cover
         raise NotImplementedError
 
+    def count(self, factors: tuple[Factor, ...], limit: int | None = None) -> int:
+        """How many arms arms() lists (or any number above `limit`, when there are more), found without
+        listing them where that could be large, so the cell cap is checked before a huge design is built
+        (6 factors of 100 levels are 10^12 arms)."""
+        return len(self.arms(factors))
+
+    def too_many(self, factors: tuple[Factor, ...], seeds: int, max_cells: int) -> str | None:
+        """'N arms x S seeds = C' when the cells would exceed max_cells, else None; counted, never listed.
+        A design may stop counting past the limit: then it is 'more than L arms x S seeds'."""
+        limit = max_cells // seeds
+        count = self.count(factors, limit)
+        if count <= limit:
+            return None
+        if count * seeds > max_cells + seeds:
+            return f"{count} arms x {seeds} seeds = {count * seeds}"
+        return f"more than {limit} arms x {seeds} seeds"
+
     def contributions(self, factors: tuple[Factor, ...]) -> dict[str, tuple[list[str], list[str]]]:
         """factor -> (the factors on with it, the factors on without it): the pair of arms whose paired
         difference is that factor's contribution (the "contribution" analysis)."""

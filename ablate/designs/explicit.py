@@ -39,6 +39,9 @@ class Explicit(Design):
             seen.add(key)
         return out
 
+    def count(self, factors, limit=None):
+        return len(self.params.arms or ())
+
     def arms(self, factors):
         index = {f.name: i for i, f in enumerate(factors)}
         rows = []

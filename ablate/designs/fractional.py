@@ -6,6 +6,7 @@ the record carries (`aliases`: chains and defining relation from designs/terms.a
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 from pydantic import Field
@@ -30,6 +31,10 @@ class Fractional(Design):
     @classmethod
     def problems(cls, factors, params):
         return only_two_level(cls.name, factors)
+
+    def count(self, factors, limit=None):
+        runs = fraction_runs(len(factors), self.params.resolution or 4, limit)
+        return runs if runs is not None else limit + 1
 
     def arms(self, factors):
         return unique_arms(factors, fractional_rows(factors, self.params.resolution or 4))
@@ -74,6 +79,22 @@ def fractional_rows(factors: tuple[Factor, ...], resolution: int) -> list[tuple[
     return sorted({tuple(int(v > 0) for v in row) for row in matrix}, key=lambda r: (sum(r), r))
 
 
+WORK_CAP = 300_000_000  # defining-relation words built over one search (numpy: well under a second)
+
+
+def fraction_runs(k: int, resolution: int, limit: int | None = None) -> int | None:
+    """The runs of the fraction fractional_rows builds, or None when it has more than `limit` (found
+    without searching past that size: a fraction of 40 factors at resolution 6 is a long search)."""
+    if k <= 1:
+        return 2 ** k
+    for p in range(max(1, k.bit_length()), k + 1):
+        if limit is not None and 2 ** p > limit:
+            return None
+        if p == k or fraction_generators_at(k, p, resolution) is not None:
+            return 2 ** p
+    return 2 ** k
+
+
 def fraction_generators(k: int, resolution: int, budget: int = 200_000) -> tuple[int, list[int]]:
     """(p, generators) of a 2^(k-p) fraction with the fewest runs 2^p that keeps at least `resolution`, and
     at those runs the highest resolution there is: 8 factors at resolution III take 16 runs, and 16 runs
@@ -83,29 +104,63 @@ def fraction_generators(k: int, resolution: int, budget: int = 200_000) -> tuple
     p = k (no generators) is the full factorial. A search that exceeds `budget` steps at some p goes on
     to p + 1 (more runs, never a lower resolution)."""
     for p in range(max(1, k.bit_length()), k):
-        found = _generators_at(k, p, resolution, budget)
+        found = fraction_generators_at(k, p, resolution, budget)
         if found is None:
             continue
         for better in range(resolution + 1, k + 1):  # the same runs, a higher resolution where one exists
             if better >= 4 and k > 2 ** (p - 1):  # resolution IV holds at most 2^(p-1) factors in 2^p runs
                 break
-            higher = _generators_at(k, p, better, budget // 10)
+            try:
+                higher = fraction_generators_at(k, p, better, budget // 10)
+            except ValueError:  # too large to search: the resolution asked for is what there is
+                break
             if higher is None:
                 break
             found = higher
-        return p, found
+        return p, list(found)
     return k, []
 
 
-def _generators_at(k: int, p: int, resolution: int, budget: int) -> list[int] | None:
-    """Generators of a 2^(k-p) fraction of at least `resolution`, or None (none found within budget)."""
+@functools.lru_cache(maxsize=256)
+def fraction_generators_at(k: int, p: int, resolution: int, budget: int = 200_000) -> tuple[int, ...] | None:
+    """The generators of a 2^(k-p) fraction of at least `resolution`, or None (none found within budget).
+    Cached: a study lists its arms several times, and the search is the same pure function each time.
+    Raises ValueError past WORK_CAP (a design too large to search in seconds)."""
     candidates = sorted((m for m in range(1, 2 ** p) if m.bit_count() >= max(2, resolution - 1)),
                         key=lambda m: (-m.bit_count(), m))
-    return _search_generators(candidates, p, k - p, resolution, [0, budget], 0, [], [])
+    found = _search_generators(candidates, p, k - p, resolution, [0, budget, 0], 0, [], [])
+    return None if found is None else tuple(found)
+
+
+SMALL_RELATION = 32  # below this many words, plain ints are faster than numpy's per-call overhead
+
+
+def _added_words(word: int, relation, resolution: int):
+    """The words `word` adds to the defining relation, or None when one is shorter than `resolution`. A
+    small relation is a list of ints, a large one a uint64 array (a study of 20 factors makes millions)."""
+    if isinstance(relation, list):
+        added = [word ^ w for w in relation]
+        if added and min(w.bit_count() for w in added) < resolution:
+            return None
+        return [word, *added]
+    import numpy as np
+
+    added = np.uint64(word) ^ relation
+    if int(np.bitwise_count(added).min()) < resolution:
+        return None
+    return np.concatenate((np.array([word], dtype=np.uint64), added))
+
+
+def _grown(relation, added):
+    if isinstance(relation, list) and len(relation) + len(added) < SMALL_RELATION:
+        return relation + added
+    import numpy as np
+
+    return np.concatenate((np.asarray(relation, dtype=np.uint64), np.asarray(added, dtype=np.uint64)))
 
 
 def _search_generators(candidates: list[int], p: int, extra: int, resolution: int, steps: list[int], start: int,
-                       chosen: list[int], relation: list[int]) -> list[int] | None:
+                       chosen: list[int], relation) -> list[int] | None:
     """Depth-first: add generators from candidates[start:] while every word of the defining relation (the
     products of the generator words, `relation`) keeps at least `resolution` letters."""
     if len(chosen) == extra:
@@ -115,11 +170,14 @@ def _search_generators(candidates: list[int], p: int, extra: int, resolution: in
         if steps[0] > steps[1]:
             return None
         word = candidates[i] | 1 << (p + len(chosen))  # the generator times its new factor
-        added = [word] + [word ^ w for w in relation]
-        if min(w.bit_count() for w in added) < resolution:
+        steps[2] += len(relation) + 1
+        if steps[2] > WORK_CAP:
+            raise ValueError(f"a regular fraction of {p + extra} factors is too large to search for (try fewer "
+                             "factors, a lower resolution, or the plackett_burman design)")
+        if word.bit_count() < resolution or (added := _added_words(word, relation, resolution)) is None:
             continue
         found = _search_generators(candidates, p, extra, resolution, steps, i + 1, chosen + [candidates[i]],
-                                   relation + added)
+                                   _grown(relation, added))
         if found is not None or steps[0] > steps[1]:
             return found
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 from ablate.designs.base import DESIGNS, Design, unique_arms
 
@@ -12,6 +13,9 @@ class FullFactorial(Design):
     name = "full_factorial"
     summary = "every combination of every factor's levels"
     analyses = ("vs_baseline", "factorial")
+
+    def count(self, factors, limit=None):
+        return math.prod(len(f.levels) for f in factors)
 
     def arms(self, factors):
         return unique_arms(factors, itertools.product(*(range(len(f.levels)) for f in factors)))

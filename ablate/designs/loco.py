@@ -15,6 +15,9 @@ class LeaveOneOut(Design):
         every = [f.name for f in factors]
         return {f.name: (every, [g for g in every if g != f.name]) for f in factors}
 
+    def count(self, factors, limit=None):
+        return len(factors) + 1  # at most: two rows coincide only for a study of one factor
+
     def arms(self, factors):
         top = top_levels(factors)
         rows = [top] + [tuple(0 if j == i else t for j, t in enumerate(top)) for i in range(len(factors))]

@@ -29,6 +29,9 @@ class PlackettBurman(Design):
                      "full_factorial)", cls.name)]
         return only_two_level(cls.name, factors)
 
+    def count(self, factors, limit=None):
+        return pb_runs(len(factors))
+
     def arms(self, factors):
         return unique_arms(factors, pb_rows(len(factors)))
 

@@ -107,6 +107,15 @@ class CNN(ModelBuilder):
     summary = "the seed's RegularizedCNN (2 conv + 2 FC) with a width multiplier; any channels/size"
 
     @classmethod
+    def check_data(cls, params, dataset, data_params) -> list[tuple[str, str, object]]:
+        """Images under 2x2 leave nothing after the 2x2 pooling: refused at validation, not in every cell."""
+        size = dataset.image_size_of(data_params) if dataset.kind == "image" else None
+        if size is None or min(size) >= 2:
+            return []
+        return [("data", f"the CNN needs images of at least 2x2 pixels, but dataset '{dataset.name}' has "
+                 f"{size[0]}x{size[1]}", size)]
+
+    @classmethod
     def build(cls, params: ModelParams, spec: DataSpec, **reg_kwargs) -> nn.Module:
         unknown = set(reg_kwargs) - cls.reg_kwargs
         if unknown:

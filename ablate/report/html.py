@@ -9,7 +9,9 @@ inline script (by hash), so even a string that slipped past escaping could not r
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +82,50 @@ def _content_security_policy(html_without_csp: str) -> str:
 def render_report(
     results: Results, out_dir: str | Path, sections: list[SectionBuilder] | None = None
 ) -> Path:
-    """Write index.html, summary.csv, effects.csv and verdicts.csv for loaded results (no MLflow access)."""
+    """Write index.html, summary.csv, effects.csv and verdicts.csv for loaded results (no MLflow access).
+
+    Each file is written whole beside its place and renamed into it: a full disk or a kill mid-write
+    leaves the previous report as it was, never a truncated page."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with parallel_figures():  # figures are drawn in other processes while the sections' statistics run here
         built: list[Section] = [s for s in (b(results) for b in (sections or DEFAULT_SECTIONS)) if s is not None]
         template = _environment().get_template("report.html")
         page = template.render(study=results.study, sections=built, csp="")
     page = template.render(study=results.study, sections=built, csp=_content_security_policy(page))
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    leaderboard(results).to_csv(out / "summary.csv", index=False)
     effects = effect_table(results)
-    effects.assign(metric=results.study.metric).to_csv(out / "effects.csv", index=False)
-    verdict_table(factor_verdicts(results, effects)).assign(metric=results.study.metric).to_csv(
-        out / "verdicts.csv", index=False)
-    return index
+    verdicts = verdict_table(factor_verdicts(results, effects))
+    files = {
+        "index.html": page.encode("utf-8"),
+        "summary.csv": leaderboard(results).to_csv(index=False).encode("utf-8"),
+        "effects.csv": effects.assign(metric=results.study.metric).to_csv(index=False).encode("utf-8"),
+        "verdicts.csv": verdicts.assign(metric=results.study.metric).to_csv(index=False).encode("utf-8"),
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            write_atomic(out / name, data)
+    except OSError as e:
+        from ablate.errors import AblateError
+        from ablate.faults import describe
+
+        raise AblateError(f"cannot write the report in {out} ({describe(e) or e}); the previous report there, "
+                          f"if any, is left as it was. Fix that, then rebuild it: ablate report "
+                          f"{results.study.name!r} (or choose another --reports-dir)") from None
+    return out / "index.html"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def build_report(

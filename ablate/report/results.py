@@ -92,6 +92,7 @@ class Results:
     params: dict[str, dict[str, str]]  # run_id -> the cell's flattened params
     tracking_uri: str = ""
     tune_summary: dict | None = None  # the tune phase's history (tune/history.json), when there was one
+    artifacts_missing: str = ""  # why artifacts (weights.json) could not be read, when they could not
 
     @property
     def arm_order(self) -> list[str]:
@@ -143,6 +144,7 @@ def results_from(records: StudyRecords) -> Results:
         params={k: v for k, v in params.items() if k in kept},
         tracking_uri=records.tracking_uri,
         tune_summary=records.tune_summary,
+        artifacts_missing=records.artifacts_missing,
     )
 
 

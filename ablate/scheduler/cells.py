@@ -9,6 +9,7 @@ cannot fix (divergence) stays failed. MLflow is the record of results; the Optun
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ MAX_INTERRUPTS = 3
 A = TrialAttr
 
 
+class Stale(Exception):
+    """This process's trial was finished by another one (failed as stale while this process was frozen,
+    or its worker counted as dead): the cell is no longer this worker's to record."""
+
+
 class Handle:
     """A RUNNING trial this process owns: how a worker records the course of its cell (or tune trial)."""
 
@@ -39,7 +45,19 @@ class Handle:
         return self.trial.number
 
     def set_run_id(self, run_id: str) -> None:
-        self.trial.set_user_attr(A.RUN_ID, run_id)
+        with self.owned():
+            self.trial.set_user_attr(A.RUN_ID, run_id)
+
+    @contextlib.contextmanager
+    def owned(self):
+        """Writes to the trial; whatever Optuna raises for a trial another process finished meanwhile
+        (UpdateFinishedTrialError, a ValueError from tell or suggest) becomes Stale."""
+        try:
+            yield
+        except Exception:
+            if _optuna.is_finished(_optuna.storage_of(self.ostudy), _optuna.trial_id(self.trial)):
+                raise Stale(f"trial {self.number} was finished by another process") from None
+            raise
 
     def complete(self, value: float) -> bool:
         """Tell the result; False if another process failed the trial first (a lost race)."""
@@ -68,10 +86,11 @@ class Claim(Handle):
 
     def stamp(self, study: Study) -> None:
         """Who runs the cell; and its fixed enqueued values, suggested so they are the trial's params."""
-        self.trial.set_user_attr(A.WORKER, liveness.host_id())
-        self.trial.set_user_attr(A.WORKER_START, liveness.proc_start(os.getpid()))
-        self.trial.suggest_categorical("arm", [a.name for a in study.arms()])
-        self.trial.suggest_int("seed", min(study.possible_seeds), max(study.possible_seeds))
+        with self.owned():
+            self.trial.set_user_attr(A.WORKER, liveness.host_id())
+            self.trial.set_user_attr(A.WORKER_START, liveness.proc_start(os.getpid()))
+            self.trial.suggest_categorical("arm", arm_choices(self.ostudy, study))
+            self.trial.suggest_int("seed", min(study.possible_seeds), max(study.possible_seeds))
 
     def superseded(self) -> str | None:
         """Two `ablate run`s enqueueing at once can give a cell two trials: the lowest-numbered one runs."""
@@ -91,6 +110,18 @@ class Claim(Handle):
         except optuna.exceptions.UpdateFinishedTrialError:
             return
         _tell(self.ostudy, self.trial, state=TrialState.FAIL)
+
+
+def arm_choices(ostudy: optuna.Study, study: Study) -> list[str]:
+    """The arm names as the trials' `arm` parameter lists them. Optuna refuses a second list for one
+    parameter name ("dynamic value space"), so the list is sorted (reordering factors keeps it), and a study
+    whose trials already hold another order (made before arm lists were sorted) keeps its own."""
+    names = sorted(a.name for a in study.arms())
+    for t in ostudy.get_trials(deepcopy=False):
+        dist = t.distributions.get("arm")
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return list(dist.choices) if set(dist.choices) == set(names) else names
+    return names
 
 
 def _tell(ostudy: optuna.Study, trial: optuna.Trial, value: float | None = None, state=None) -> bool:
@@ -193,8 +224,7 @@ def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: 
     missing = {c.cell_id: c for c in study.cells() if c.cell_id not in have}
     if not missing:
         return 0
-    arms = [a.name for a in study.arms()]
-    space = {"arm": optuna.distributions.CategoricalDistribution(arms),
+    space = {"arm": optuna.distributions.CategoricalDistribution(arm_choices(ostudy, study)),
              "seed": optuna.distributions.IntDistribution(min(study.possible_seeds), max(study.possible_seeds))}
     adopted = 0
     for run in sorted(tracker.cell_records(parent_id, status="FINISHED"), key=lambda r: r.start_time_ms or 0):

@@ -77,6 +77,11 @@ def is_zombie(pid: int) -> bool:
     return _proc_field(pid, 0) in ("Z", "X")
 
 
+def is_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a debugger: alive, yet running nothing until resumed."""
+    return _proc_field(pid, 0) in ("T", "t")
+
+
 def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:
     """Why a RUNNING trial's worker is dead, or None while it may still be alive."""
     worker = t.user_attrs.get(TrialAttr.WORKER)

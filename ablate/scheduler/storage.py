@@ -11,16 +11,15 @@ import importlib.util
 import os
 import time
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from ablate.errors import AblateError
 from ablate.records import TrialAttr
+from ablate.scheduler import journal
 from ablate.scheduler.liveness import heartbeat_seconds
 from ablate.uri import redact_uri
 
@@ -44,9 +43,7 @@ def open_storage(url: str):
     """A journal file (the default; safe for local parallel workers) or any Optuna RDB URL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial in ablate's output
     if "://" not in url or url.startswith("journal://") or url.startswith("file://"):
-        path = url.split("://", 1)[-1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        return journal.open_journal(url.split("://", 1)[-1])
     beat = heartbeat_seconds()  # a RUNNING trial silent for 3 beats is failed and its cell retried
     url = _pg_driver(url)
     for attempt in range(6):

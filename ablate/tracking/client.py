@@ -1,14 +1,16 @@
 """The store: where it is (resolve_uri), how a client is made, and the few reads both sides share.
 
-Creating a client is where MLflow creates and migrates a new store, so it is guarded here once: a lock
-on the store's directory against two processes creating one SQLite store at once, and the SQLite
-pragmas on MLflow's own engine (never on every SQLAlchemy engine of the process).
+Creating a client is where a new store is made, so it is guarded here once: a lock on the store's
+directory against two processes creating one SQLite store at once, the store made whole or refused
+(store.py), the SQLite pragmas on MLflow's own engine (never on every SQLAlchemy engine of the process),
+artifact locations carried along when the project moved (relocate), and a checkpoint at exit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,10 +18,13 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ablate import faults
 from ablate.records import CellRecord
+from ablate.tracking import store
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 SQLITE = "sqlite:///"
+ARTIFACT_DIR = "mlartifacts"
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -52,45 +57,136 @@ def _sqlite_pragmas(conn, _record) -> None:
     cur.close()
 
 
-def _store_engine(client: MlflowClient):
-    """The SQLAlchemy engine behind a SQL tracking store, or None. MLflow has no public handle on it, and the
-    pragmas must reach MLflow's own engine (and only it), so this is the one place that reaches inside."""
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    return getattr(store, "engine", None)
-
-
 def _tune_sqlite(client: MlflowClient) -> None:
     if os.environ.get("ABLATE_SQLITE_WAL", "1") == "0":
         return
     from sqlalchemy import event
 
-    engine = _store_engine(client)
+    engine = store.engine_of(client)
     if engine is None or engine.dialect.name != "sqlite" or event.contains(engine, "connect", _sqlite_pragmas):
         return
     event.listen(engine, "connect", _sqlite_pragmas)
     engine.dispose()  # connections made while MLflow created the store reconnect with the pragmas
 
 
+_OPENED: dict[str, MlflowClient] = {}  # the SQLite stores this process opened: checkpointed at its exit
+
+
 def make_client(uri: str) -> MlflowClient:
-    """The client (which creates and migrates a new store). Two processes creating one SQLite store at the
-    same moment both fail in MLflow's migrations; a lock on the store's directory lets one create it while
-    the other waits (POSIX; elsewhere no lock)."""
+    """The client. A new SQLite store is made whole (store.py) under a lock on the store's directory, so two
+    processes never create one at once; a store that cannot be used raises StoreError saying why and what
+    to do; the experiments' artifact locations are brought along when the project moved (relocate)."""
+    if not uri.startswith(SQLITE) or ":memory:" in uri:
+        return MlflowClient(uri)
+    path = Path(uri[len(SQLITE):])
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)  # its traceback; ours says why
+    with _directory_lock(path.parent):
+        store.prepare(path)
+        try:
+            client = MlflowClient(uri)
+        except Exception as e:
+            store.reopen(path, e)  # rebuilt (an empty half-made store) or raises
+            client = MlflowClient(uri)
+        _tune_sqlite(client)
+        relocate(client, path)
+    _OPENED[uri] = client
+    faults.opened("MLflow", str(path))
+    return client
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path):
+    """flock on the store's directory (POSIX; elsewhere no lock)."""
     try:
         import fcntl
     except ImportError:
         fcntl = None
-    if fcntl is None or not uri.startswith(SQLITE):
-        return MlflowClient(uri)
-    directory = Path(uri[len(SQLITE):]).parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        client = MlflowClient(uri)
-        _tune_sqlite(client)
-        return client
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY) if fcntl is not None else None
+    except OSError as e:
+        raise store.StoreError(f"cannot use {directory} for the MLflow store ({e.strerror or e}); choose "
+                               "another place (--tracking-uri sqlite:////path/mlflow.db)") from None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def close_stores() -> None:
+    """Before a process exits: close MLflow's connections and fold each SQLite store's write-ahead log into
+    its file, so mlflow.db alone holds everything (copied or moved, no run is lost)."""
+    for uri, client in list(_OPENED.items()):
+        engine = store.engine_of(client)
+        if engine is not None:
+            with contextlib.suppress(Exception):
+                engine.dispose()
+        store.checkpoint(uri[len(SQLITE):])
+    _OPENED.clear()
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: mlartifacts/ beside a SQLite store's file (so the store
+    and its artifacts move together), beside the working directory for other local stores; None (the
+    server's choice) for a tracking server."""
+    if uri.startswith(SQLITE) and ":memory:" not in uri:
+        return (Path(uri[len(SQLITE):]).parent.resolve() / ARTIFACT_DIR).as_uri()
+    if "://" not in uri:
+        return (Path.cwd() / ARTIFACT_DIR).resolve().as_uri()
+    return None
+
+
+def _local_path(file_uri: str) -> Path:
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(file_uri).path))
+
+
+def relocate(client: MlflowClient, path: Path) -> int:
+    """After the project folder moved (or was copied), point every experiment whose artifacts lived in
+    `<old folder>/mlartifacts` at the mlartifacts/ beside this store, runs included, so reports find their
+    weights and new runs write here, not into the old folder. An experiment whose old folder still exists
+    while none is here is left alone (its artifacts were put elsewhere on purpose). MLflow keeps absolute
+    locations and has no call to change them: this is two UPDATEs on its experiments and runs tables."""
+    from sqlalchemy import text
+
+    engine = store.engine_of(client)
+    if engine is None:
+        return 0
+    here = path.parent.resolve() / ARTIFACT_DIR
+    new = here.as_uri()
+    moved = 0
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT experiment_id, artifact_location FROM experiments "
+                                 "WHERE artifact_location LIKE 'file://%/" + ARTIFACT_DIR + "'")).fetchall()
+        for exp_id, old in rows:
+            old_dir = _local_path(old)
+            if old == new or (old_dir.exists() and not here.exists()):
+                continue
+            conn.execute(text("UPDATE experiments SET artifact_location = :new WHERE experiment_id = :id"),
+                         {"new": new, "id": exp_id})
+            conn.execute(text("UPDATE runs SET artifact_uri = :new || substr(artifact_uri, :n) "
+                              "WHERE experiment_id = :id AND substr(artifact_uri, 1, :m) = :prefix"),
+                         {"new": new, "n": len(old) + 1, "id": exp_id, "m": len(old) + 1, "prefix": old + "/"})
+            moved += 1
+    return moved
+
+
+def missing_artifacts(artifact_uris: list[str]) -> str:
+    """Why local runs' artifacts cannot be read ("" when they can, or are not local): the report says
+    "artifacts missing" instead of "none were logged" when the folder holding them is gone."""
+    gone = [u for u in artifact_uris if u and u.startswith("file:") and not _local_path(u).exists()]
+    if not gone:
+        return ""
+    root = _local_path(gone[0])
+    while root.name and root.name != ARTIFACT_DIR and root.parent != root:
+        root = root.parent
+    where = root if root.name == ARTIFACT_DIR else _local_path(gone[0])
+    return (f"artifacts missing ({where} not found: {len(gone)} run(s) have no artifacts folder; was "
+            f"{ARTIFACT_DIR}/ moved or deleted?)")
 
 
 @contextlib.contextmanager
@@ -135,3 +231,17 @@ def cell_of(run) -> CellRecord:
     return CellRecord.from_mlflow(info.run_id, dict(run.data.tags), dict(run.data.params), dict(run.data.metrics),
                                   status=info.status, run_name=info.run_name or "", start_time_ms=info.start_time,
                                   end_time_ms=info.end_time)
+
+
+def close_running(client: MlflowClient, experiment_id: str, reason: str) -> int:
+    """End the runs an experiment still holds as RUNNING (a killed process's) as KILLED, with the reason:
+    a study set aside by `--fresh` has no process left to finish them."""
+    from mlflow.entities import RunTag
+
+    from ablate.records import CellRecord
+
+    runs = search_all(client, [experiment_id], "attributes.status = 'RUNNING'")
+    for run in runs:
+        client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in CellRecord.failure_tags(reason).items()])
+        client.set_terminated(run.info.run_id, status="KILLED")
+    return len(runs)

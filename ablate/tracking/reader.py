@@ -5,8 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from ablate.errors import AblateError
 from ablate.records import (
     CELL,
@@ -19,7 +17,7 @@ from ablate.records import (
     StudyRecords,
     Tag,
 )
-from ablate.tracking.client import artifact_json, cell_of, search_all
+from ablate.tracking.client import artifact_json, cell_of, make_client, missing_artifacts, search_all
 from ablate.tracking.summary import log_arm_summary
 
 
@@ -30,7 +28,7 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
     in a few threads, since a study of 32 cells with per-layer norms means hundreds of small queries.
     Raises AblateError naming the store when the study is absent.
     """
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = make_client(tracking_uri)
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         known = [e.name for e in client.search_experiments()]
@@ -59,12 +57,15 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
         weights = {k: v for k, v in pool.map(weights_of, children) if v is not None}
     tune = artifact_json(client, parent.run_id, TUNE_HISTORY_ARTIFACT) if parent.tuned is not None else None
     return StudyRecords(parent=parent, cells=[cell_of(r) for r in children], histories=histories,
-                        weights=weights, tune_summary=tune, tracking_uri=tracking_uri)
+                        weights=weights, tune_summary=tune, tracking_uri=tracking_uri,
+                        artifacts_missing=missing_artifacts([r.info.artifact_uri for r in children
+                                                             if r.info.run_id not in weights
+                                                             and r.info.status == "FINISHED"]))
 
 
 def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] | None:
     """The study's parent run (the newest, as read_study takes it) and its status; None when absent."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = make_client(tracking_uri)
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return None
@@ -77,7 +78,7 @@ def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] 
 
 def studies(tracking_uri: str) -> list[tuple[str, str]]:
     """(study name, experiment id) of every experiment in the store that holds an ablate parent run."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = make_client(tracking_uri)
     out = []
     for exp in client.search_experiments(order_by=["last_update_time DESC"]):  # the latest study first
         if client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'", max_results=1):
@@ -88,7 +89,7 @@ def studies(tracking_uri: str) -> list[tuple[str, str]]:
 def log_report(tracking_uri: str, parent_run_id: str, files: list[Path]) -> None:
     """Attach the report to the study's parent run, so the MLflow UI links straight to it, and refresh the
     parent's per-arm summary metrics (a report may follow cells that `ablate worker`s finished later)."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = make_client(tracking_uri)
     for path in files:
         client.log_artifact(parent_run_id, str(path), artifact_path=REPORT_ARTIFACT_DIR)
     log_arm_summary(client, parent_run_id)

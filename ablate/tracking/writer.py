@@ -36,11 +36,19 @@ from ablate.records import (
 from ablate.study import Cell, Study
 from ablate.testpoints import pause_point
 from ablate.tracking import provenance
-from ablate.tracking.client import artifact_json, cell_of, make_client, resolve_uri, search_all
+from ablate.tracking.client import (
+    ARTIFACT_DIR,  # noqa: F401  (re-exported by ablate.tracking)
+    artifact_json,
+    artifact_location,
+    cell_of,
+    close_running,
+    make_client,
+    resolve_uri,
+    search_all,
+)
 from ablate.tracking.logger import MlflowLogger, run_tags
 from ablate.tracking.summary import log_arm_summary
 
-ARTIFACT_DIR = "mlartifacts"
 SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"  # MLflow's own switch; `--system-metrics` sets it
 SYSTEM_METRICS_SECONDS = 2.0  # sampling interval (MLflow's 10 s would miss every cell of a quick study)
 NOTE_LIMIT = 5000
@@ -117,9 +125,7 @@ class Tracker:
             return exp.experiment_id
         if not create:
             return None
-        location = None
-        if self.uri.startswith("sqlite:") or "://" not in self.uri:
-            location = (Path.cwd() / ARTIFACT_DIR).resolve().as_uri()
+        location = artifact_location(self.uri)
         try:
             return self.client.create_experiment(name, artifact_location=location)
         except MlflowException:  # another machine created it a moment ago
@@ -136,6 +142,8 @@ class Tracker:
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             self.client.rename_experiment(exp.experiment_id, new_name)
+            close_running(self.client, exp.experiment_id, f"set aside as '{new_name}' (ablate run --fresh) "
+                          "before it finished")
 
     # ----------------------------------------------------------------------------------------- parent run
     def find_parent(self, study: Study) -> str | None:

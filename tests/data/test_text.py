@@ -75,7 +75,7 @@ def test_text_csv_without_split_is_stratified_seeded_and_cached(tmp_path):
 
 
 def test_text_csv_reads_class_names_beside_the_file(tmp_path):
-    path = _csv(tmp_path, {"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]}, name="s.csv.gz")
+    path = _csv(tmp_path, {"text": list("abcdefgh"), "label": [0, 1] * 4}, name="s.csv.gz")
     (tmp_path / "s.labels.txt").write_text("negative\npositive\n")
     assert _load("text_csv", path=str(path), val_fraction=0.5).spec.class_names == ("negative", "positive")
 

@@ -26,7 +26,7 @@ STUDY = {  # 4 cells of 2 epochs on embedded digits with a width-2 CNN: a cell t
     "design": "full_factorial",
     "seeds": 1,
 }
-CELLS = {"baseline/seed0", "l2/seed0", "dropout/seed0", "l2+dropout/seed0"}
+CELLS = {"baseline/seed0", "l2/seed0", "dropout/seed0", "dropout+l2/seed0"}
 
 
 def ablate_cmd() -> list[str]:

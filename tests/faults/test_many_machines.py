@@ -119,12 +119,13 @@ def test_three_workers_on_postgres_one_killed_mid_cell(tmp_path, databases, mlfl
     rc, out, err = finish(coordinator)
     assert rc == 0, err
     assert "8/8 cells finished, 0 failed" in out, out
+    assert "View run" not in out, "--quiet leaves MLflow's per-run links out"
     for w in workers:
         rc, out, err = finish(w)
         assert rc == 0 and "worker ran" in out, err
 
     snap = snapshot(tmp_path, tracking_uri=mlflow_server, storage=databases[0])
-    cells = {f"{arm}/seed{s}" for arm in ("baseline", "l2", "dropout", "l2+dropout") for s in (0, 1)}
+    cells = {f"{arm}/seed{s}" for arm in ("baseline", "l2", "dropout", "dropout+l2") for s in (0, 1)}
     assert dict(snap.complete()) == {c: 1 for c in cells}, "every cell exactly one COMPLETE trial"
     assert {c: len(ids) for c, ids in snap.finished().items()} == {c: 1 for c in cells}, "one FINISHED run"
     # two processes recovering the dead worker's cell at the same moment may both enqueue its retry: the

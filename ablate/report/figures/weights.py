@@ -99,7 +99,7 @@ def weight_distribution(results: Results) -> Figure:
                 by_arm.setdefault(arm, []).append(results.weights[run_id])
         arms = [a for a in results.arm_order if a in by_arm]
         if not arms:
-            return empty("Weight distribution", "no weights.json histograms were logged")
+            return empty("Weight distribution", results.artifacts_missing or "no weights.json histograms were logged")
         palette = arm_palette(results.arm_order)
         fig, axes = grid(len(arms))
         reference = pooled_histogram(by_arm["baseline"]) if "baseline" in by_arm else None
