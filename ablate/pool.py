@@ -258,16 +258,16 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
 
 
 class _Watch:
-    """Which cell each worker runs; a worker found stopped (SIGSTOP, a debugger) is named every
-    NOTICE_SECONDS, since the run waits for it and would otherwise wait in silence."""
-
-    NOTICE_SECONDS = 30.0
+    """Which cell each worker runs; a worker found stopped (SIGSTOP, a debugger) is named once a heartbeat
+    interval (30 s), since the run waits for it and would otherwise wait in silence."""
 
     def __init__(self, procs, progress):
         import time
 
+        from ablate.scheduler.liveness import heartbeat_seconds
+
         self.procs, self.progress, self.cells = procs, progress, {}
-        self.clock, self.last = time.monotonic, time.monotonic()
+        self.clock, self.last, self.every = time.monotonic, time.monotonic(), float(heartbeat_seconds())
 
     def seen(self, kind: str, data: dict, pid: int) -> None:
         if kind == "start":
@@ -276,7 +276,7 @@ class _Watch:
             self.cells.pop(pid, None)
 
     def check(self) -> None:
-        if self.clock() - self.last < self.NOTICE_SECONDS:
+        if self.clock() - self.last < self.every:
             return
         self.last = self.clock()
         from ablate.scheduler.liveness import is_stopped
@@ -288,4 +288,4 @@ class _Watch:
                 self.progress.console.print(
                     f"waiting for {p.name} (pid {p.pid}, {what}): it is stopped (SIGSTOP or a debugger). Resume "
                     f"it (kill -CONT {p.pid}), or end it (kill {p.pid}): its cell then runs again elsewhere",
-                    highlight=False, markup=False)
+                    highlight=False, markup=False, soft_wrap=True)

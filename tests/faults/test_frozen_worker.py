@@ -1,6 +1,7 @@
 """A worker frozen past the heartbeat limit (SIGSTOP), then resumed (SIGCONT), on PostgreSQL: its cell
 was failed as stale and run by another worker meanwhile; the resumed worker drops that cell quietly and
-ends normally, and every cell has one COMPLETE trial and one FINISHED run."""
+ends normally, and every cell has one COMPLETE trial and one FINISHED run. A local worker frozen under
+`ablate run --workers 2` is named while the run waits for it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 from faultkit import STUDY, finish, snapshot, start, wait_paused, write_study
 from test_many_machines import databases, pg_url  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-
+@pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.parametrize("point", ["cell.claimed", "cell.run_created", "epoch", "cell.fitted"])
 def test_resumed_frozen_worker_drops_its_stale_cell_quietly(tmp_path, databases, point):  # noqa: F811
     """Frozen at each step of a cell: after its claim, after its MLflow run exists, mid-training, after
@@ -41,3 +42,24 @@ def test_resumed_frozen_worker_drops_its_stale_cell_quietly(tmp_path, databases,
     assert set(snap.complete().values()) == {1} and len(snap.complete()) == 4
     assert {c: len(ids) for c, ids in snap.finished().items()} == {c: 1 for c in snap.complete()}
     assert not snap.by_status("RUNNING")
+
+
+def test_a_locally_frozen_worker_is_named_while_the_run_waits_for_it(tmp_path):
+    """Before: `ablate run --workers 2` waited for a SIGSTOP'd worker in silence. Now it says which worker
+    and cell it waits for, once a heartbeat interval (30 s; 1 s here), and ends normally once resumed."""
+    study = write_study(tmp_path, {**STUDY, "train": {**STUDY["train"], "epochs": 2}})
+    proc, flag = start(["run", study.name, "--workers", "2", "--no-report"], tmp_path, pause="epoch", hold=6,
+                       ABLATE_HEARTBEAT_SECONDS="1")
+    pid = wait_paused(proc, flag)  # one worker, in its first cell's first epoch
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(4)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    rc, out, err = finish(proc)
+    assert rc == 0 and "4/4 cells finished, 0 failed" in out, out + err
+    assert f"(pid {pid}, cell " in err and "it is stopped (SIGSTOP or a debugger)" in err, err
+    assert f"kill -CONT {pid}" in err and "Traceback" not in err, err
+    snap = snapshot(tmp_path)
+    assert {c: len(ids) for c, ids in snap.finished().items()} == {c: 1 for c in snap.complete()}
+    assert len(snap.complete()) == 4 and not snap.by_status("RUNNING")
