@@ -48,19 +48,13 @@ def tmpfs(tmp_path):
 
 
 def _fill(folder: Path) -> None:
-    """Fill the file system holding `folder` to the last byte."""
-    with open(folder / "filler", "wb") as f:
+    """Fill the file system holding `folder` to the last byte (big writes, then single bytes)."""
+    for name, chunk in (("filler", 65536), ("filler2", 1)):
         try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    with open(folder / "filler2", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0")
-                f.flush()
+            with open(folder / name, "wb") as f:
+                while True:
+                    f.write(b"\0" * chunk)
+                    f.flush()
         except OSError:
             pass
 
