@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -44,8 +45,17 @@ class MlflowLogger:
         """The cell's dataset (artifacts.dataset_facts) in the run's Datasets panel, context `training`."""
         dataset = Dataset(name=facts["name"], digest=facts["digest"], source_type=facts["source_type"],
                           source=facts["source"], schema=facts.get("schema"), profile=facts.get("profile"))
-        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT,
-                                                                             DATASET_CONTEXT)])])
+        inputs = [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXT)])]
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(self.run_id, inputs)
+                return
+            except MlflowException as e:
+                # two workers logging the same new dataset at once: MLflow inserts it twice (check, then
+                # insert) and one insert fails on the unique key; once it exists, a retry only links it
+                if attempt == 2 or not any(w in str(e) for w in ("UNIQUE constraint", "duplicate key")):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def log_final(self, metrics: dict[str, float], artifacts: dict[str, object]) -> None:
         """Final metrics, then every file in one upload: JSON-able values as .json, bytes as they are."""
