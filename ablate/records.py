@@ -1,9 +1,7 @@
-"""The schema of what ablate stores: every MLflow tag and every Optuna attribute name, in one place.
-
-A study is one MLflow parent run (`ParentRecord`) and one child run per cell (`CellRecord`), frozen plain values:
-`to_mlflow()` gives the tags to write, `from_mlflow()` reads them back from plain dicts, so only tracking/ holds
-an MLflow object and everything else shares one spelling of each name. Nothing here imports torch/MLflow/Optuna.
-"""
+"""The schema of what ablate stores: every MLflow tag and Optuna attribute name, in one place. A study is one
+MLflow parent run (`ParentRecord`) and one child run per cell (`CellRecord`), frozen plain values: `to_mlflow()`
+gives the tags to write, `from_mlflow()` reads them back from plain dicts, so only tracking/ holds an MLflow
+object and everything else shares one spelling of each name. Nothing here imports torch/MLflow/Optuna."""
 
 from __future__ import annotations
 

@@ -305,4 +305,3 @@ def _check_tune(study: Study, problems: Problems) -> None:
                 rule = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
                 problems.append((f"{where}.{end}", f"{end}={getattr(rng, end):g} is not a valid {path}: {rule}",
                                  getattr(rng, end)))
-
