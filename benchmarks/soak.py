@@ -34,9 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUND = 6
-OVERRIDES = os.environ.get("SOAK_OVERRIDES", "train.epochs=2").split()
+# short cells, and seeds added until decided kept small (2 to start, at most 4): the second stage runs too
+OVERRIDES = os.environ.get("SOAK_OVERRIDES", "train.epochs=2 seeds.initial=2 seeds.max=4").split()
 STORE_FILES = re.compile(r"^(\.mlflow\.db\..*\.tmp|mlflow\.db)$")
 CELL_LINE = re.compile(r"^cell (\d+)/(\d+) ", re.M)
+SUMMARY = re.compile(r"study '[^']*': (\d+)/(\d+) cells finished, (\d+) failed")
 
 
 def ablate_cmd() -> list[str]:
@@ -138,13 +140,15 @@ def kill_at(run: Run, mode: str, project: Path, rng: random.Random, span: float)
     return run.kill()
 
 
-def store_counts(project: Path, study: str, cells: set[str]) -> tuple[int, int, int]:
-    """(cells lost, duplicate FINISHED runs, runs left RUNNING), read with sqlite3 from mlflow.db."""
+def store_counts(project: Path, study: str, total: int) -> tuple[int, int, int]:
+    """(cells lost, duplicate FINISHED runs, runs left RUNNING), read with sqlite3 from mlflow.db: of the
+    `total` cells the clean run counted (seeds added until decided may add some), those with no FINISHED run
+    are lost."""
     from ablate.records import CELL, Tag
 
     db = project / "mlflow.db"
     if not db.exists():
-        return len(cells), 0, 0
+        return total, 0, 0
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
             "SELECT r.run_uuid, r.status, role.value, cell.value FROM runs r "
@@ -153,7 +157,7 @@ def store_counts(project: Path, study: str, cells: set[str]) -> tuple[int, int, 
             "LEFT JOIN tags cell ON cell.run_uuid = r.run_uuid AND cell.key = ? "
             "WHERE e.name = ? AND r.lifecycle_stage = 'active'", (Tag.ROLE, Tag.CELL_ID, study)).fetchall()
     finished = Counter(cell for _, status, role, cell in rows if role == CELL and status == "FINISHED")
-    lost = len(cells - set(finished))
+    lost = max(0, total - len(finished))
     duplicates = sum(n - 1 for n in finished.values())
     running = sum(status == "RUNNING" for _, status, _, _ in rows)
     return lost, duplicates, running
@@ -170,8 +174,7 @@ def soak_round(index: int, kills: int, rng: random.Random, base: Path, totals: C
     project = base / f"round{index}"
     project.mkdir()
     shutil.copy(ROOT / "studies" / "quickstart.yaml", project / "quickstart.yaml")
-    study = load_study(project / "quickstart.yaml")
-    cells = {c.cell_id for c in study.cells()}
+    study = load_study(project / "quickstart.yaml", tuple(OVERRIDES))
     span = float(os.environ.get("SOAK_SPAN", "40"))  # seconds: random kills land within this of the start
     for k in range(kills):
         mode = "store" if k == 0 else "report" if k == kills - 1 else "random"
@@ -190,15 +193,17 @@ def soak_round(index: int, kills: int, rng: random.Random, base: Path, totals: C
     code, text = final.wait()
     totals["tracebacks"] += text.count("Traceback")
     totals["final_tracebacks"] += text.count("Traceback")
-    if code != 0 or f"{len(cells)}/{len(cells)} cells finished" not in text:
+    summary = SUMMARY.search(text)
+    total = int(summary.group(2)) if summary else len(study.cells())
+    if code != 0 or not summary or summary.group(1) != summary.group(2):
         totals["final_failed"] += 1
         print(f"round {index}: the clean run exited {code}:\n{text[-3000:]}", file=sys.stderr)
-    lost, duplicates, running = store_counts(project, study.name, cells)
+    lost, duplicates, running = store_counts(project, study.name, total)
     totals["cells_lost"] += lost
     totals["duplicates"] += duplicates
     totals["running"] += running
     totals["reports_torn"] += not report_whole(project)
-    totals["cells"] += len(cells)
+    totals["cells"] += total
     print(f"  round {index}: {kills} runs started, lost {lost}, duplicates {duplicates}, RUNNING {running}",
           file=sys.stderr, flush=True)
     if not keep:
