@@ -70,6 +70,7 @@ def _tune_sqlite(client: MlflowClient) -> None:
 
 
 _OPENED: dict[str, MlflowClient] = {}  # the SQLite stores this process opened: checkpointed at its exit
+_INODES: dict[str, tuple[int, int] | None] = {}  # and which file each was (a store moved aside is another)
 
 
 def make_client(uri: str) -> MlflowClient:
@@ -79,6 +80,11 @@ def make_client(uri: str) -> MlflowClient:
     if not uri.startswith(SQLITE) or ":memory:" in uri:
         return MlflowClient(uri)
     path = Path(uri[len(SQLITE):])
+    if uri in _OPENED and _inode(path) == _INODES.get(uri):
+        # opened here already: never look at the file again. Python closing a file it opened on the store
+        # drops every POSIX lock this process's SQLite connections hold on it (SQLite's known hazard), and a
+        # worker's checkpoint then truncates the log under a reader: "database disk image is malformed"
+        return MlflowClient(uri)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)  # its traceback; ours says why
     with _directory_lock(path.parent):
         store.prepare(path)
@@ -89,9 +95,17 @@ def make_client(uri: str) -> MlflowClient:
             client = MlflowClient(uri)
         _tune_sqlite(client)
         relocate(client, path)
-    _OPENED[uri] = client
+    _OPENED[uri], _INODES[uri] = client, _inode(path)
     faults.opened("MLflow", str(path))
     return client
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @contextlib.contextmanager
@@ -126,6 +140,7 @@ def close_stores() -> None:
                 engine.dispose()
         store.checkpoint(uri[len(SQLITE):])
     _OPENED.clear()
+    _INODES.clear()
 
 
 def artifact_location(uri: str) -> str | None:
