@@ -53,8 +53,10 @@ dashboard: $(STAMP)
 	$(BIN)/python -c "import optuna_dashboard" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dashboard]'
 	$(BIN)/ablate dashboard studies/$(name).yaml --host 127.0.0.1 --port $(dashboard_port)
 
+# two test processes (one torch thread each, tests/conftest.py): most tests wait on subprocesses and stores
+jobs    ?= 2
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(jobs) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check ablate tests benchmarks

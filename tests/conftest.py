@@ -9,6 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two test processes on a 2-core machine:
+    # one torch thread each (and in what they start), else 2 x 2 threads spin-wait on 2 cores (5-16x slower)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+    import torch
+
+    torch.set_num_threads(1)
+
 TINY = {
     "name": "tiny",
     "description": "a tiny study for tests",
