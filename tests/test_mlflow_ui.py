@@ -194,7 +194,8 @@ def test_checkpoint_is_not_part_of_the_studys_identity(tiny_raw):
 
 def test_system_metrics_are_opt_in(tiny_raw, write_study, workdir, monkeypatch):
     pytest.importorskip("psutil", reason="system metrics need psutil (the dev extra has it)")
-    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    # MLflow logs its first sample one interval after a run starts: a cell must outlast a few of them
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.05")
     monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
     tiny_raw["factors"] = {"l2": {"lambda": 1e-3}}
     path = write_study(tiny_raw)
@@ -204,7 +205,7 @@ def test_system_metrics_are_opt_in(tiny_raw, write_study, workdir, monkeypatch):
     assert not any(k.startswith("system/") for r in cells for k in r.data.metrics)
     tiny_raw["name"] = "tiny_sys"
     path = write_study(tiny_raw, "sys.yaml")
-    assert main(["run", str(path), "seeds=1", "--quiet", "--no-report", "--system-metrics"]) == 0
+    assert main(["run", str(path), "seeds=1", "train.epochs=12", "--quiet", "--no-report", "--system-metrics"]) == 0
     _, _, cells = _runs(client, "tiny_sys")
     for run in cells:
         assert "system/cpu_utilization_percentage" in run.data.metrics, sorted(run.data.metrics)
