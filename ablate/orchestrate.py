@@ -8,9 +8,11 @@ server before torch is imported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ class RunSummary:
     ran_now: int = 0
     report: Path | None = None
     parent_run_id: str = ""
+    report_seconds: float = 0.0  # building the report, after the last cell (its modules were imported by then)
 
 
 def run_study(study: Study, storage: str | None = None, tracking_uri: str | None = None, workers: int = 1,
@@ -64,6 +67,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     if adopted and not quiet:
         print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
               file=sys.stderr)
+    imported = _import_report_modules() if report else None  # once the stores are made: start-up is not slowed
     ran = _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
     finished, failed = cells.outcomes(ostudy, study)
     extended = sequential.decide(study, tracker, parent_id, len(finished) + len(failed) == len(study.cells()),
@@ -79,8 +83,29 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         from ablate.report import build_report
 
         pause_point("report")
+        if imported is not None:
+            imported.join()
+        t0 = time.perf_counter()
         summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
+        summary.report_seconds = time.perf_counter() - t0
     return summary
+
+
+def _import_report_modules() -> threading.Thread:
+    """Import the report's modules (pandas, matplotlib, seaborn, scipy, jinja2: ~2 s) and compile its
+    templates in a thread while the cells run, so the report is built the moment the last cell ends. Workers train in other processes and
+    this one mostly waits on them; with one worker the import shares this process with the first cell. A
+    failing import is left to the report itself to raise, with its message, after the cells."""
+
+    def run():
+        with contextlib.suppress(Exception):
+            from ablate.report import html
+
+            html.compile_templates()
+
+    thread = threading.Thread(target=run, name="ablate-import-report", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run_stage(study: Study, ostudy, tracker, parent_id: str, storage_url: str, workers: int,

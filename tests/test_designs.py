@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -125,6 +126,7 @@ def test_plackett_burman_end_to_end(tiny_raw, write_study, workdir, capsys):
     assert main(["run", str(path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "16/16 cells finished, 0 failed" in out
+    assert re.search(r"^report: reports/pb_screen/index.html \(built in \d+\.\d s\)$", out, re.M), out
     client = MlflowClient(resolve_uri("sqlite:///mlflow.db"))
     exp = client.get_experiment_by_name("pb_screen")
     runs = client.search_runs([exp.experiment_id], max_results=1000)

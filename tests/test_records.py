@@ -140,6 +140,36 @@ def test_read_study_returns_the_records_written(client, experiment, store, reque
     assert records.histories[next(iter(cells))]["val_loss"] == [(1, pytest.approx(0.6)), (2, pytest.approx(0.7))]
 
 
+def test_histories_read_in_bulk_match_mlflows_own_per_run_reads(client, experiment, store, request, monkeypatch):
+    """The report reads a SQL store's curves in one query per 100 runs (tracking/store.metric_points): for
+    more than 100 runs, with a NaN, a step logged twice and points logged out of step order, it must return
+    what MLflow's get_metric_history returns run by run (the path a tracking server takes)."""
+    import math
+
+    from ablate.tracking import store as store_module
+
+    parent_id = _write_parent(client, experiment)
+    runs = []
+    for seed in range(103):
+        run_id = _write_cell(client, experiment, _cell(parent_id, "dropout", seed, {"l2": False, "dropout": True}))
+        client.log_batch(run_id, metrics=[Metric("train_loss", v, t, step) for t, (step, v) in
+                                          enumerate([(3, 0.3), (1, float("nan")), (2, 0.2), (2, 0.25 + seed)])])
+        runs.append(run_id)
+    bulk = read_study(request.node.name, store[0]).histories
+    monkeypatch.setattr(store_module, "metric_points", lambda client, run_ids: None)  # the per-run path
+    per_run = read_study(request.node.name, store[0]).histories
+    assert set(bulk) == set(per_run) == set(runs)
+
+    def same(a, b):
+        return len(a) == len(b) and all(s1 == s2 and (v1 == v2 or math.isnan(v1) and math.isnan(v2))
+                                        for (s1, v1), (s2, v2) in zip(a, b, strict=True))
+
+    assert all(bulk[r].keys() == per_run[r].keys() and all(same(bulk[r][k], per_run[r][k]) for k in bulk[r])
+               for r in runs)
+    curve = bulk[runs[5]]["train_loss"]
+    assert [s for s, _ in curve] == [3, 1, 2, 2] and math.isnan(curve[1][1]) and curve[3][1] == 5.25
+
+
 def test_malformed_or_missing_tags_degrade_to_empty():
     back = ParentRecord.from_mlflow("r", {Tag.ARMS: "[not json", Tag.SEEDS: '["x", 2]', Tag.DESIGN_RECORD + "a": "{"})
     assert (back.arms, back.seeds, back.design_record, back.tuned) == ((), (2,), {}, None)

@@ -7,6 +7,7 @@ returns records (ablate/records.py); everything here works on those plain values
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,8 @@ class Results:
     tracking_uri: str = ""
     tune_summary: dict | None = None  # the tune phase's history (tune/history.json), when there was one
     artifacts_missing: str = ""  # why artifacts (weights.json) could not be read, when they could not
+    # tables computed from these (computed_once): a replaced copy starts empty, so it never sees stale ones
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def arm_order(self) -> list[str]:
@@ -117,6 +120,24 @@ class Results:
         """Ablation cells that did not finish (failed, killed, still running) with their reasons."""
         ablation = self.ablation
         return ablation[ablation["status"] != "FINISHED"]
+
+
+def computed_once(fn):
+    """A statistic of a whole Results, computed once per Results however many sections, figures and CSV
+    files use it (the leaderboard's 20,000 posterior draws, the effect table's contrasts). Calls with other
+    arguments are computed each time; each caller gets its own copy of a table, so none can edit another's."""
+
+    @functools.wraps(fn)
+    def once(results: Results, *args, **kwargs):
+        if args or kwargs:
+            return fn(results, *args, **kwargs)
+        key, memo = f"{fn.__module__}.{fn.__qualname__}", results.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = fn(results)
+        value = memo[key]
+        return value.copy() if hasattr(value, "copy") else value  # tables, dicts and lists alike
+
+    return once
 
 
 def load_results(study_name: str, tracking_uri: str) -> Results:

@@ -2,12 +2,25 @@
 
 Everything crosses this boundary as records (ablate/records.py), so no other module holds an MLflow object.
 `from ablate.tracking import Tracker, resolve_uri` is the public entry for writers, `read_study` for readers.
+
+Exports are lazy: a reader (`ablate report`, `ablate status`) imports the reader side only, never the
+writer's torch (the cell config and checkpoint code), which is 2-3 s of a cold report process.
 """
 
-from ablate.tracking.client import DEFAULT_URI, resolve_uri
-from ablate.tracking.provenance import git_commit, versions
-from ablate.tracking.reader import log_report, read_study
-from ablate.tracking.writer import ARTIFACT_DIR, MlflowLogger, Tracker, cell_record, parent_record
+_EXPORTS = {
+    "ARTIFACT_DIR": "client", "DEFAULT_URI": "client", "resolve_uri": "client",
+    "git_commit": "provenance", "versions": "provenance",
+    "log_report": "reader", "read_study": "reader",
+    "MlflowLogger": "writer", "Tracker": "writer", "cell_record": "writer", "parent_record": "writer",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["ARTIFACT_DIR", "DEFAULT_URI", "MlflowLogger", "Tracker", "cell_record", "git_commit", "log_report",
-           "parent_record", "read_study", "resolve_uri", "versions"]
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ablate.tracking' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -219,8 +219,15 @@ def _no_progress_bars():
             os.environ[key] = before
 
 
-def artifact_json(client: MlflowClient, run_id: str, path: str):
-    """A JSON artifact of a run, or None when it is absent or unreadable."""
+def artifact_json(client: MlflowClient, run_id: str, path: str, artifact_uri: str | None = None):
+    """A JSON artifact of a run, or None when it is absent or unreadable. Given the run's artifact_uri and
+    it is a local folder (a SQLite store's mlartifacts/), the file is read in place: a download copies it
+    through a temporary folder first, ~25 ms a run, most of a 32-cell report's reading."""
+    if artifact_uri and artifact_uri.startswith("file:"):
+        try:
+            return json.loads((_local_path(artifact_uri) / path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
     with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         try:
             local = client.download_artifacts(run_id, path, tmp)

@@ -20,8 +20,8 @@ from ablate.report.figures.style import (
     empty,
     grid,
     ink,
-    legend_outside,
     style,
+    titled_with_legend,
 )
 from ablate.report.results import Results
 from ablate.report.stats.effects import metric_scale
@@ -38,7 +38,7 @@ def mean_band(history: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def draw_band(ax, band: pd.DataFrame, arm: str, color, band_alpha: float = 0.18, **line) -> None:
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))  # epochs are whole numbers
     part = band[band["arm"] == arm].sort_values("epoch")
     if part.empty:
         return
@@ -167,15 +167,14 @@ def _overlay(
             return factor_panels(results, metric, title, ylabel, reference)
         styles, note = overlay_styles(results, arms)
         band = mean_band(results.history, metric)
-        fig = Figure(figsize=(9, 4.2), layout="constrained")
+        fig = Figure(figsize=(9, 4.2))
         ax = fig.subplots()
         draw_overlay(ax, band, styles)
         if reference is not None:
             ax.axhline(reference, color="black", linewidth=0.8, linestyle=":")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        legend_outside(fig, ax)
-        fig.suptitle(f"{title} — {BAND_NOTE}" + (f"\n{note}" if note else ""), fontsize=10)
+        titled_with_legend(fig, [ax], f"{title} — {BAND_NOTE}" + (f"\n{note}" if note else ""))
         return fig
 
 
@@ -195,7 +194,7 @@ def factor_panels(
     to the curve reads at a glance however many arms the design has, and no arm is hidden."""
     switches, rows = _switches(results), results.history[results.history["metric"] == metric]
     band = mean_band(results.history, metric)
-    fig, axes = grid(len(switches.columns), ncols=4, panel=(3.4, 2.6))
+    fig, axes = grid(len(switches.columns), ncols=4, panel=(3.4, 2.6), fixed=False)  # in-panel legends
     for ax, factor in zip(axes, switches.columns, strict=True):
         on_arms = set(switches.index[switches[factor]])
         for arm in [a for a in arms_with(results, metric) if a not in on_arms] + sorted(on_arms):
@@ -230,7 +229,7 @@ def metric_vs_epochs(results: Results) -> Figure:
     arms = [a for a in results.arm_order if a in set(finished["arm"])]
     styles, note = overlay_styles(results, arms)
     with style():
-        fig = Figure(figsize=(9, 4.2), layout="constrained")
+        fig = Figure(figsize=(9, 4.2))
         ax = fig.subplots()
         for arm in sorted(arms, key=lambda a: "label" in styles[a]):  # grey dots underneath
             mask = (finished["arm"] == arm).to_numpy()
@@ -250,7 +249,6 @@ def metric_vs_epochs(results: Results) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlabel("epochs run (early stopping may end a cell before the budget)")
         ax.set_ylabel(metric + (f" ({'%' if unit == 'points' else unit})" if unit else ""))
-        legend_outside(fig, ax)
-        fig.suptitle(f"Final {metric} against epochs run, one dot per cell" + (f"\n{note}" if note else ""),
-                     fontsize=10)
+        titled_with_legend(fig, [ax], f"Final {metric} against epochs run, one dot per cell"
+                           + (f"\n{note}" if note else ""))
         return fig

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from ablate.report.page import Section
 from ablate.report.results import Results
-from ablate.report.stats.effects import effect_table, metric_scale
+from ablate.report.stats.effects import metric_scale
 from ablate.report.stats.margin import margin_text
 from ablate.report.stats.verdicts import factor_verdicts, family_statement
 
 
 def verdict_section(results: Results) -> Section:
     """The answer in plain words, one line per factor, with the margin and error rate it was judged by."""
-    verdicts = factor_verdicts(results, effect_table(results))
+    verdicts = factor_verdicts(results)
     n_seeds = int(results.finished["seed"].nunique()) if len(results.finished) else 0
     scale, unit = metric_scale(results.study.metric)
     counts = {s: sum(v.status == s for v in verdicts) for s in ("helps", "hurts", "negligible", "inconclusive")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.report.results import Results
+from ablate.report.results import Results, computed_once
 from ablate.report.stats.factorial import factorial_effects
 from ablate.report.stats.paired import compare_to_baseline, contributions
 from ablate.report.stats.pvalues import EFFECT_COLUMNS
@@ -29,6 +29,7 @@ def effects_for_display(effects: pd.DataFrame, metric: str) -> tuple[pd.DataFram
     return shown, unit, 2 if unit else 4
 
 
+@computed_once
 def effect_table(results: Results) -> pd.DataFrame:
     """Every comparison in one table: vs baseline, then the analyses the design's record lists (factorial
     terms, contributions)."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablate.report.results import Results
+from ablate.report.results import Results, computed_once
 from ablate.report.stats.contrast import Estimate
 from ablate.report.stats.paired import arm_factor_sets, arm_summary, compare_to_baseline
 from ablate.report.stats.ranking import p_best
 
 
+@computed_once
 def epochs_run(results: Results) -> pd.Series:
     """Epochs each finished cell trained (early stopping makes this differ per cell), indexed by run_id."""
     finished = results.finished.set_index("run_id")
@@ -22,6 +23,7 @@ def epochs_run(results: Results) -> pd.Series:
     return logged.astype(float).fillna(last.reindex(finished.index).astype(float))
 
 
+@computed_once
 def leaderboard(results: Results) -> pd.DataFrame:
     """One row per arm: the metric's mean, std and 95% t CI, its paired difference to the baseline with
     P(it beats the baseline), P(it is the best arm), final gap, loss ratio, L2 norm and epochs run. Sorted

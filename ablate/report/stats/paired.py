@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablate.report.results import Results
+from ablate.report.results import Results, computed_once
 from ablate.report.stats.contrast import Estimate, paired
 from ablate.report.stats.intervals import BOOTSTRAP_MIN_N, bootstrap_ci, t_ci
 from ablate.report.stats.margin import study_margin
@@ -43,6 +43,7 @@ def arm_factor_sets(results: Results) -> dict[str, frozenset[str]]:
 SUMMARY_COLUMNS = ["arm", "n", "mean", "std", "ci_low", "ci_high", "ci_method", "boot_low", "boot_high"]
 
 
+@computed_once
 def arm_summary(results: Results) -> pd.DataFrame:
     """Per arm: seeds, mean, std and the 95% Student t interval of the study metric (it covers what it
     says at 2-5 seeds, where a bootstrap over 3 values covers 49-83%); a bootstrap interval beside it from
@@ -79,6 +80,7 @@ def paired_difference(table: pd.DataFrame, arm: str, reference: str, margin: flo
     return row
 
 
+@computed_once
 def compare_to_baseline(results: Results) -> pd.DataFrame:
     """Every arm against the baseline arm, paired by seed, Holm-corrected across all arms compared."""
     base = baseline_arm(results)

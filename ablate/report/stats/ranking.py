@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablate.report.results import Results
+from ablate.report.results import Results, computed_once
 
 DRAWS = 20_000
 
 
+@computed_once
 def p_best(results: Results, metric: str | None = None, draws: int = DRAWS) -> dict[str, float]:
     """arm -> probability that it is the best arm; {} when the cells leave no residual to estimate from."""
     metric = metric or results.study.metric

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ablate.report.results import Results
+from ablate.report.results import Results, computed_once
 from ablate.report.stats.basis import verdict_basis
 from ablate.report.stats.contrast import ALPHA, NO_ESTIMATE
 from ablate.report.stats.convergence import still_improving, undertrained_note
@@ -61,6 +61,7 @@ class Verdict:
     f_test_p: float = np.nan
 
 
+@computed_once
 def factor_verdicts(results: Results, effects: pd.DataFrame | None = None) -> list[Verdict]:
     """A verdict for every factor of the study, in the study's factor order."""
     effects = effect_table(results) if effects is None else effects

@@ -1,0 +1,82 @@
+"""What keeps a report cheap (issue 15): each statistic computed once per Results, the figure processes
+inheriting the Results instead of receiving it with every figure, and a reader that never imports torch.
+Timings are the bench's (benchmarks/figures_report.py, figure h); these check the mechanisms."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+from ablate.report import page
+from ablate.report.results import computed_once, load_results
+from ablate.report.stats.effects import effect_table
+from ablate.report.stats.leaderboard import leaderboard
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_statistic_is_computed_once_per_results_and_each_caller_gets_its_own_copy(study_store):
+    res = load_results("synthetic", study_store[0])
+    calls = []
+
+    @computed_once
+    def counted(results):
+        calls.append(1)
+        return effect_table(results)
+
+    first = counted(res)
+    first.loc[:, "estimate"] = 99.0  # a caller editing its table
+    second = counted(res)
+    assert len(calls) == 1 and (second["estimate"] != 99.0).all()
+    assert counted(dataclasses.replace(res)) is not None and len(calls) == 2  # a replaced copy starts afresh
+    board = leaderboard(res)
+    assert board.equals(leaderboard(res)) and board is not leaderboard(res)
+
+
+def _tiny(results):
+    fig = page.Figure(figsize=(1, 1))
+    fig.subplots().plot(range(len(results.cells)))
+    return fig
+
+
+def test_figure_processes_inherit_the_results_and_draw_what_is_drawn_inline(study_store):
+    res = load_results("synthetic", study_store[0])
+    inline = page.figure_block("t", "tiny", _tiny, res).png_base64
+    with page.parallel_figures(res):
+        pool, seen = page._pools[-1], []
+        submit = pool.submit
+        pool.submit = lambda fn, *args: (seen.append(args), submit(fn, *args))[1]
+        block = page.figure_block("t", "tiny", _tiny, res)
+        assert seen == [(_tiny, page._Inherited(id(res)))]  # a token went to the process, not the Results
+        assert block.png_base64 == inline
+    assert id(res) not in page._SHARED
+    with page.parallel_figures():  # not shared: it is sent, and drawn all the same
+        assert page.figure_block("t", "tiny", _tiny, res).png_base64 == inline
+
+
+def test_a_figure_whose_shared_argument_is_gone_is_drawn_here(study_store):
+    res = load_results("synthetic", study_store[0])
+    token = page._Inherited(12345)  # what a process forked before the share would fail to resolve
+    block = page.FigureBlock("t", "tiny", _failed_future(token), redo=lambda: page._render(_tiny, res))
+    assert block.png_base64 == page.figure_block("t", "tiny", _tiny, res).png_base64
+
+
+def _failed_future(token):
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    try:
+        page._render(_tiny, token)
+    except KeyError as e:
+        future.set_exception(e)
+    return future
+
+
+def test_reading_a_study_back_never_imports_torch():
+    code = ("import sys; from ablate.cli import _study_name; _study_name('studies/quickstart.yaml'); "
+            "import ablate.report.html, ablate.tracking.reader, ablate.report.results; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
