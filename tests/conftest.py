@@ -18,6 +18,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two test processes
 
     torch.set_num_threads(1)
 
+# The empty MLflow store new stores are copied from (ablate/tracking/template.py) lives in a cache of the
+# test session, not the user's ~/.cache; subprocesses inherit it
+if not os.environ.get("ABLATE_CACHE_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["ABLATE_CACHE_DIR"] = tempfile.mkdtemp(prefix="ablate-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ABLATE_CACHE_DIR"], True)
+
 TINY = {
     "name": "tiny",
     "description": "a tiny study for tests",

@@ -103,17 +103,22 @@ def set_aside(path: Path) -> Path:
 
 
 def create(path: Path) -> None:
-    """MLflow makes the store under a temporary name; it is renamed into place only when whole."""
-    from mlflow.tracking import MlflowClient
+    """The store is made under a temporary name (a copy of this MLflow version's empty store, template.py,
+    or else by MLflow's migrations) and renamed into place only when whole."""
+    from ablate.tracking import template
 
     _remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        client = MlflowClient(f"sqlite:///{tmp}")
-        engine = engine_of(client)
-        if engine is not None:
-            engine.dispose()  # the last connection closes: nothing is left in a write-ahead log
-        checkpoint(tmp)
+        if not template.copy_into(tmp):
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(f"sqlite:///{tmp}")
+            engine = engine_of(client)
+            if engine is not None:
+                engine.dispose()  # the last connection closes: nothing is left in a write-ahead log
+            checkpoint(tmp)
+            template.keep(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         pause_point("store.made")

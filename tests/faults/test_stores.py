@@ -49,8 +49,8 @@ def _refused(out: subprocess.CompletedProcess, *words: str) -> None:
 def test_a_kill_while_mlflow_creates_its_store_leaves_none(project):
     """Before: a SIGKILL 0.5 s after mlflow.db appeared left it half-migrated, and every later run died
     with `table ... already exists`. Now the store is made under a temporary name: no mlflow.db, or a
-    whole one."""
-    proc, _ = start(["run", "study.yaml", "--quiet", "--no-report"], project)
+    whole one. (MLflow's own migrations: the copy of an empty store, template.py, is turned off here.)"""
+    proc, _ = start(["run", "study.yaml", "--quiet", "--no-report"], project, ABLATE_STORE_TEMPLATE="0")
     deadline = time.monotonic() + 120
     while not (list(project.glob(".mlflow.db.*.tmp")) or (project / "mlflow.db").exists()):
         assert proc.poll() is None and time.monotonic() < deadline, "no store was ever started"
@@ -81,6 +81,56 @@ def _sqlite(path: Path, *statements: str) -> None:
     with sqlite3.connect(path) as conn:
         for s in statements:
             conn.execute(s)
+
+
+def _content(db: Path) -> tuple[list, dict]:
+    with sqlite3.connect(db) as c:
+        schema = sorted(c.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+        rows = {t: sorted(c.execute(f'SELECT * FROM "{t}"')) for kind, t, _sql in schema if kind == "table"}
+    return schema, rows
+
+
+def test_a_store_copied_from_the_template_is_the_store_mlflow_makes(tmp_path, monkeypatch):
+    """A new store is a copy of the empty one MLflow made before (template.py: MLflow's ~60 migrations are
+    most of a small study's start-up): same schema, same rows, the Default experiment where MLflow puts it."""
+    from ablate.tracking import template
+    from ablate.tracking.store import create
+
+    monkeypatch.setenv("ABLATE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    kept = template.template_path()
+    assert kept is not None and not kept.exists()
+    create(tmp_path / "made.db")  # by MLflow, which leaves its store as the template
+    assert kept.is_file()
+    before = time.time() * 1000
+    create(tmp_path / "copied.db")
+    schema_made, made = _content(tmp_path / "made.db")
+    schema_copied, copied = _content(tmp_path / "copied.db")
+    assert schema_copied == schema_made
+    times = lambda rows: [r[:4] + r[6:] for r in rows]  # noqa: E731  (creation and update times differ)
+    assert times(copied.pop("experiments")) == times(made.pop("experiments"))
+    assert copied == made
+    with sqlite3.connect(tmp_path / "copied.db") as c:
+        location, created = c.execute("SELECT artifact_location, creation_time FROM experiments").fetchone()
+    assert location == str(tmp_path / "mlruns" / "0") and created >= before - 1
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'copied.db'}")  # MLflow opens it as its own
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+
+
+@pytest.mark.parametrize("bad", [b"not a database", b""])
+def test_a_template_that_is_not_a_whole_empty_store_is_ignored(tmp_path, monkeypatch, bad):
+    from ablate.tracking import template
+    from ablate.tracking.store import create, state
+
+    monkeypatch.setenv("ABLATE_CACHE_DIR", str(tmp_path / "cache"))
+    kept = template.template_path()
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(bad)
+    create(tmp_path / "mlflow.db")
+    assert state(tmp_path / "mlflow.db") == ("whole", 0)
+    assert kept.read_bytes() == bad  # not the cache's to repair: MLflow made the store, as without one
 
 
 def test_a_half_made_store_without_runs_is_moved_aside_and_rebuilt(project):
