@@ -12,6 +12,8 @@ import gc
 import io
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -100,7 +102,8 @@ def parallel_figures(*shared: Any):
     # (torch and MLflow's too, in `ablate run`), and the ones here walk them on every full collection
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=mp.get_context("fork"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             _pools.append(pool)
             try:
                 yield
@@ -110,6 +113,18 @@ def parallel_figures(*shared: Any):
         gc.unfreeze()
         for key in keys:
             _SHARED.pop(key, None)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Each figure process exits within half a second of its report process's death (a SIGKILL mid-report):
+    it would otherwise wait forever on a queue it holds open itself, keeping the parent's output pipes open
+    (a caller reading them until they close, as `subprocess.run` does, would hang)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ablate-exit-with-parent", daemon=True).start()
 
 
 def _warm_up() -> None:

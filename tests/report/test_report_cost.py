@@ -80,3 +80,42 @@ def test_reading_a_study_back_never_imports_torch():
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+SLOW_REPORT = """
+import sys, time
+from ablate.report import page
+from ablate.report.html import render_report
+from ablate.report.results import load_results
+
+def slow(results):
+    time.sleep(60)
+
+def section(results):
+    return page.Section("slow", "slow", "_figures.html", {"figures": [page.figure_block("s", "slow", slow, results)]})
+
+res = load_results("synthetic", sys.argv[1])
+with page.parallel_figures(res):
+    block = page.figure_block("s", "slow", slow, res)
+    print("drawing", flush=True)
+    block.png_base64
+"""
+
+
+def test_a_report_killed_while_its_figures_draw_leaves_no_process_behind(study_store, tmp_path):
+    """SIGKILL of a report process (a killed `ablate run` or `ablate report`) while figure processes draw:
+    they exit too, so nothing keeps its output pipes open (the kill-and-resume test hung on them)."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "slow_report.py"
+    script.write_text(SLOW_REPORT)
+    proc = subprocess.Popen([sys.executable, str(script), study_store[0]], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "drawing"
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    proc.communicate(timeout=20)  # returns once every process holding the pipes is gone
+    assert time.monotonic() - t0 < 5
