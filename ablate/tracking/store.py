@@ -109,8 +109,10 @@ def create(path: Path) -> None:
 
     _remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    source = template.template_path()
+    usable = source is not None and source.is_file() and _empty_store(source)
     try:
-        if not template.copy_into(tmp):
+        if not (usable and template.copy_into(source, tmp)):
             from mlflow.tracking import MlflowClient
 
             client = MlflowClient(f"sqlite:///{tmp}")
@@ -118,7 +120,8 @@ def create(path: Path) -> None:
             if engine is not None:
                 engine.dispose()  # the last connection closes: nothing is left in a write-ahead log
             checkpoint(tmp)
-            template.keep(tmp)
+            if source is not None and not source.is_file():
+                template.keep(source, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         pause_point("store.made")
@@ -128,6 +131,17 @@ def create(path: Path) -> None:
         if isinstance(e, Exception) and (message := creation_fault(path, e)):
             raise StoreError(message) from None
         raise
+
+
+def _empty_store(path: Path) -> bool:
+    """A whole store with no run and only MLflow's Default experiment: what a template must be."""
+    try:
+        if state(path) != ("whole", 0):
+            return False
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 1
+    except (StoreError, sqlite3.Error):
+        return False
 
 
 def creation_fault(path: Path, e: BaseException) -> str | None:

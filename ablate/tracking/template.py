@@ -17,8 +17,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-CORE_TABLES = frozenset({"experiments", "runs", "metrics", "params", "tags", "latest_metrics", "alembic_version"})
-
 
 def template_path() -> Path | None:
     """This MLflow version's template, or None when templates are off (or a workspace-aware store, which
@@ -32,22 +30,9 @@ def template_path() -> Path | None:
     return Path(root) / f"mlflow-{mlflow.__version__}-empty.db"
 
 
-def _whole_and_empty(path: Path) -> bool:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            return (CORE_TABLES <= tables and bool(conn.execute("SELECT version_num FROM alembic_version").fetchall())
-                    and conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
-                    and conn.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 1)
-    except sqlite3.Error:
-        return False
-
-
-def copy_into(tmp: Path) -> bool:
-    """Make the store at `tmp` from the template; False (and nothing at `tmp`) when there is no usable one."""
-    template = template_path()
-    if template is None or not template.is_file() or not _whole_and_empty(template):
-        return False
+def copy_into(template: Path, tmp: Path) -> bool:
+    """Make the store at `tmp` from `template` (store.create has checked it is whole and empty); False, and
+    nothing at `tmp`, when it cannot be copied."""
     from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 
     default_location = append_to_uri_path(resolve_uri_if_local("./mlruns"), "0")  # as MLflow's store sets it
@@ -64,12 +49,9 @@ def copy_into(tmp: Path) -> bool:
         return False
 
 
-def keep(made: Path) -> None:
-    """Keep the store MLflow just made (closed, checkpointed, still empty) as this version's template; best
-    effort: a cache folder that cannot be written only means the next store is made by MLflow again."""
-    template = template_path()
-    if template is None or template.is_file():
-        return
+def keep(template: Path, made: Path) -> None:
+    """Keep the store MLflow just made (closed, checkpointed, still empty) as `template`; best effort: a
+    cache folder that cannot be written only means the next store is made by MLflow again."""
     part = template.with_name(f".{template.name}.{os.getpid()}.tmp")
     try:
         template.parent.mkdir(parents=True, exist_ok=True)

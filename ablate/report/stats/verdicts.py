@@ -62,9 +62,9 @@ class Verdict:
 
 
 @computed_once
-def factor_verdicts(results: Results, effects: pd.DataFrame | None = None) -> list[Verdict]:
+def factor_verdicts(results: Results) -> list[Verdict]:
     """A verdict for every factor of the study, in the study's factor order."""
-    effects = effect_table(results) if effects is None else effects
+    effects = effect_table(results)
     study = results.study
     sign = 1.0 if study.direction == "maximize" else -1.0
     margin, _ = study_margin(study)
