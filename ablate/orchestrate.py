@@ -93,9 +93,10 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
 
 def _import_report_modules() -> threading.Thread:
     """Import the report's modules (pandas, matplotlib, seaborn, scipy, jinja2: ~2 s) and compile its
-    templates in a thread while the cells run, so the report is built the moment the last cell ends. Workers train in other processes and
-    this one mostly waits on them; with one worker the import shares this process with the first cell. A
-    failing import is left to the report itself to raise, with its message, after the cells."""
+    templates in a thread while the cells run, so the report is built the moment the last cell ends.
+    Workers train in other processes and this one mostly waits on them; with one worker the import shares
+    this process with the first cell. A failing import is left to the report itself to raise, with its
+    message, after the cells."""
 
     def run():
         with contextlib.suppress(Exception):

@@ -88,8 +88,8 @@ def parallel_figures(*shared: Any):
 
     `shared` (the Results) is not sent with every figure: the processes are forked at the first figure,
     after it is registered here, so they inherit it (a 32-cell study's Results pickles to ~1.2 MB, which
-    each of a dozen figures would otherwise pay to send and unpickle). The default font is loaded before
-    the fork for the same reason: each process would load it for its first text."""
+    each of a dozen figures would otherwise pay to send and unpickle). A tiny figure is drawn before the
+    fork for the same reason (_warm_up)."""
     cores = os.cpu_count() or 1
     if cores < 2 or "fork" not in mp.get_all_start_methods():
         yield
