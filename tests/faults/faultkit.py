@@ -174,3 +174,41 @@ class Ledger:
             for cell, ident in old.items():
                 assert new.get(cell) == ident, f"cell {cell} finished as {what} {ident}, now {new.get(cell)}"
         self.trials, self.runs = trials, runs
+
+
+def refused(out: subprocess.CompletedProcess, *words: str) -> None:
+    """A user's fault, said once: exit 2, no traceback, and every word of the message present."""
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in out.stderr, (w, out.stderr)
+
+
+def start_mlflow_server(backend: str, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` over `backend` on a free local port, in its own session, answering /health;
+    fails the test with the tail of its log when it exits or is not up within 180 s."""
+    import socket
+    import urllib.request
+
+    import pytest
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+                                 "--artifacts-destination", str(cwd / "artifacts"), "--host", "127.0.0.1",
+                                 "--port", str(port), "--workers", "1"], env=child_env(), cwd=cwd,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)

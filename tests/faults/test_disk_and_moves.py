@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from faultkit import STUDY, ablate_cmd, child_env, finish, start, wait_paused, write_study
+from faultkit import STUDY, ablate_cmd, child_env, finish, refused, start, wait_paused, write_study
 
 from ablate.report.results import load_results
 
@@ -59,19 +59,12 @@ def _fill(folder: Path) -> None:
             pass
 
 
-def _refused(out: subprocess.CompletedProcess, *words: str) -> None:
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert "Traceback" not in out.stderr, out.stderr
-    for w in words:
-        assert w in out.stderr, (w, out.stderr)
-
-
 def test_a_full_disk_while_the_store_is_made_leaves_nothing_half_made(tmpfs):
     """Before: ENOSPC during MLflow's migrations left a half-made mlflow.db every later run died on."""
     project = tmpfs("400k")
     write_study(project, SMALL)
     out = run(project, "run", "study.yaml", "--quiet", "--no-report")
-    _refused(out, f"cannot create the MLflow store {project / 'mlflow.db'}", "the disk is full",
+    refused(out, f"cannot create the MLflow store {project / 'mlflow.db'}", "the disk is full",
              "nothing was created")
     assert not (project / "mlflow.db").exists() and not list(project.glob(".mlflow.db.*"))
     subprocess.run(["mount", "-o", "remount,size=64m", str(project)], check=True)
@@ -92,7 +85,7 @@ def test_a_full_disk_while_the_report_is_written_leaves_the_previous_report(tmp_
     assert before["index.html"].rstrip().endswith(b"</html>")
     _fill(reports)
     out = run(project, "report", "study.yaml", "--reports-dir", str(reports))
-    _refused(out, f"cannot write the report in {folder}", "the disk is full", "left as it was")
+    refused(out, f"cannot write the report in {folder}", "the disk is full", "left as it was")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before, "the old report, whole, nothing else"
 
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from faultkit import STUDY, child_env, finish, snapshot, start, wait_paused, write_study
+from faultkit import STUDY, finish, snapshot, start, start_mlflow_server, wait_paused, write_study
 
 from ablate.records import Tag, TrialAttr
 
@@ -70,33 +67,9 @@ def databases(pg_url):
     conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(databases, tmp_path):
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", databases[1],
-                             "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1"], env=child_env(), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "mlflow-server.log", "w"),
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"mlflow server did not start:\n{(tmp_path / 'mlflow-server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
+    proc, url = start_mlflow_server(databases[1], tmp_path, tmp_path / "mlflow-server.log")
     yield url
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
