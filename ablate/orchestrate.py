@@ -59,7 +59,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     parent_id = tracker.start_parent(study, study_text, overrides)  # creates the MLflow store once, here
     ostudy = st.open_study(study, ostorage)
     st.record_hash(ostudy, study)
-    cache = _cache() if workers == 1 or study.tune is not None else None  # tune and cells here share it
+    cache = _cache() if workers >= 1 or study.tune is not None else None  # tune and cells here share it
     if study.tune is not None:
         study = tune_phase(study, ostorage, tracker, parent_id, quiet, cache)
     study = sequential.recorded(study, tracker, parent_id)  # a resumed study runs the seeds it decided
@@ -122,8 +122,10 @@ def _run_stage(study: Study, ostudy, tracker, parent_id: str, storage_url: str, 
         if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
             ran = worker.run_cells(study, ostudy, tracker, parent_id, emit=progress.event, work=workers == 1,
                                    cache=cache)
-        else:
-            ran = pool.run_processes(study, storage_url, tracker.uri, parent_id, workers, progress)
+        else:  # this process is one of the workers: it has torch and MLflow imported before the others
+            ran = pool.run_processes(study, storage_url, tracker.uri, parent_id, workers, progress,
+                                     here=lambda emit: worker.run_cells(study, ostudy, tracker, parent_id,
+                                                                        emit=emit, cache=cache))
     cells.settle_runs(ostudy, tracker, parent_id)
     return ran
 

@@ -1,18 +1,20 @@
 """Local worker processes for `ablate run --workers N`: a fork server started early, workers that die with
-their parent, and the parent's loop that shows their progress. Light at import: `ablate run` starts the fork
-server before torch is imported anywhere."""
+their parent, and the parent as the N-th worker, training while it shows the others' progress. Light at
+import: `ablate run` starts the fork server before torch is imported anywhere."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import pickle
-import queue
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ablate.progress import WorkerEvents
 
 if TYPE_CHECKING:
     from ablate.study import Study
@@ -79,7 +81,10 @@ def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id:
     os.chdir(origin.cwd)
     os.environ.clear()
     os.environ.update(origin.environ)
+    from ablate import testpoints
     from ablate.errors import AblateError
+
+    testpoints.ROLE = "worker"
 
     try:
         study = _unship(shipped)
@@ -208,8 +213,15 @@ def _origin_module(obj) -> str:
     return getattr(getattr(obj, "fn", obj), "__module__", "")
 
 
-def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, workers: int, progress) -> int:
-    """Run `workers` local worker processes to the end of the study; returns the cells they ran."""
+def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, workers: int, progress,
+                  here: Callable[[Callable[..., None]], int] | None = None) -> int:
+    """Run the study to its end in `workers` streams of cells; returns the cells they ran.
+
+    here: this process's own stream (called with the emit for its events; returns the cells it ran). This
+    process has torch and MLflow imported and its stores open by now, so it trains from the first moment
+    while the fork server finishes importing for the others: `workers - 1` processes are started, and the
+    workers' events are shown from a thread meanwhile. Without it, `workers` processes are started and this
+    process only shows their progress."""
     ctx = worker_context(workers)
     events = ctx.Queue()
     threads = threads_per_worker(workers)
@@ -217,25 +229,19 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     _refuse_main_code(study)
     shipped = _ship(study)
     procs = [ctx.Process(target=_worker_main, args=(shipped, storage_url, uri, parent_id, threads, events, origin),
-                         name=f"ablate-worker-{i}") for i in range(workers)]
+                         name=f"ablate-worker-{i}") for i in range(workers - (here is not None))]
     with _main_hidden():
         for p in procs:
             p.start()
-    ran, fatal = 0, None
-    watch = _Watch(procs, progress)
+    shown = WorkerEvents(procs, events, progress)
+    ran = 0
     try:
-        while any(p.is_alive() for p in procs) or not events.empty():
-            watch.check()
-            try:
-                kind, data, pid = events.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            watch.seen(kind, data, pid)
-            if kind == "fatal":
-                fatal = fatal or data["message"]
-                continue
-            progress.event(kind, **data)
-            ran += kind == "done"
+        if here is None:
+            shown.pump()
+        else:
+            ran += _here(here, shown, threads)
+            for p in procs:  # within the try: a Ctrl-C now is handled as one during the cells
+                p.join()
     except KeyboardInterrupt:
         # Ctrl-C in a terminal reaches the workers too, and they are marking their cells: a second SIGINT
         # now would cut that short. A SIGINT/SIGTERM sent to this process alone reaches them late.
@@ -247,45 +253,26 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     finally:
         for p in procs:
             p.join()
+        shown.stop()
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if bad and 130 in bad:
         raise KeyboardInterrupt
-    if fatal is not None:
+    if shown.fatal is not None:
         from ablate.errors import AblateError
 
-        raise AblateError(fatal)
-    return ran
+        raise AblateError(shown.fatal)
+    return ran + shown.ran
 
 
-class _Watch:
-    """Which cell each worker runs; a worker found stopped (SIGSTOP, a debugger) is named once a heartbeat
-    interval (30 s), since the run waits for it and would otherwise wait in silence."""
+def _here(here: Callable[[Callable[..., None]], int], shown: WorkerEvents, threads: int) -> int:
+    """This process's stream, with the workers' events shown from a thread; torch keeps a worker's share of
+    the cores meanwhile (the caller's setting is restored after)."""
+    import torch
 
-    def __init__(self, procs, progress):
-        import time
-
-        from ablate.scheduler.liveness import heartbeat_seconds
-
-        self.procs, self.progress, self.cells = procs, progress, {}
-        self.clock, self.last, self.every = time.monotonic, time.monotonic(), float(heartbeat_seconds())
-
-    def seen(self, kind: str, data: dict, pid: int) -> None:
-        if kind == "start":
-            self.cells[pid] = data.get("cell", "")
-        elif kind == "done":
-            self.cells.pop(pid, None)
-
-    def check(self) -> None:
-        if self.clock() - self.last < self.every:
-            return
-        self.last = self.clock()
-        from ablate.scheduler.liveness import is_stopped
-
-        for p in self.procs:
-            if p.pid and p.is_alive() and is_stopped(p.pid):
-                cell = self.cells.get(p.pid)
-                what = f"cell {cell}" if cell else "no cell yet"
-                self.progress.console.print(
-                    f"waiting for {p.name} (pid {p.pid}, {what}): it is stopped (SIGSTOP or a debugger). Resume "
-                    f"it (kill -CONT {p.pid}), or end it (kill {p.pid}): its cell then runs again elsewhere",
-                    highlight=False, markup=False, soft_wrap=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    shown.in_thread()
+    try:
+        return here(shown.emit)
+    finally:
+        torch.set_num_threads(before)

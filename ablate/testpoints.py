@@ -3,7 +3,9 @@
 `ABLATE_TEST_PAUSE=point` (or `point@n` for its n-th visit) makes the process write its pid to
 `ABLATE_TEST_PAUSE_FILE` when it reaches that point, then hold still for `ABLATE_TEST_PAUSE_HOLD` seconds
 (default: an hour; 0 marks the moment and goes on, for a kill "somewhere in what follows"). The test waits
-for the file and sends its signal. Unset, as always outside tests, a point costs one environment lookup.
+for the file and sends its signal. `ABLATE_TEST_PAUSE_IN=worker` pauses only in a local worker process (not in
+`ablate run` itself, which trains cells too). Unset, as always outside tests, a point costs one environment
+lookup.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 _VISITS: dict[str, int] = {}
+ROLE = "run"  # "worker" in a local worker process (ablate/pool.py)
 
 
 def pause_point(name: str) -> None:
@@ -20,7 +23,7 @@ def pause_point(name: str) -> None:
     if not spec:
         return
     point, _, nth = spec.partition("@")
-    if point != name:
+    if point != name or os.environ.get("ABLATE_TEST_PAUSE_IN", ROLE) != ROLE:
         return
     _VISITS[name] = _VISITS.get(name, 0) + 1
     if _VISITS[name] != int(nth or 1):

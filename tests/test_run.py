@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import optuna
 from mlflow.tracking import MlflowClient
@@ -76,11 +77,19 @@ def test_interrupted_between_cells_resumes_only_the_missing(tiny_raw, workdir):
 
 
 def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
+    """Two streams of cells: this process's own (it has torch and the stores ready first) and one worker
+    process's. The caller's torch thread count is left as it was."""
+    import torch
+
+    threads = torch.get_num_threads()
     tiny_raw["train"]["epochs"] = 1
     summary = run_study(validate_study(tiny_raw), workers=2, quiet=True, report=False)
     assert summary.finished == 8 and summary.ran_now == 8
     _, runs = _children(MlflowClient(resolve_uri("sqlite:///mlflow.db")), "tiny")
     assert sorted(r.data.tags[Tag.CELL_ID] for r in runs) == sorted(c.cell_id for c in validate_study(tiny_raw).cells())
+    pids = {r.data.tags[Tag.WORKER].rsplit(":", 1)[-1] for r in runs}
+    assert str(os.getpid()) in pids and len(pids) <= 2, pids
+    assert torch.get_num_threads() == threads
 
 
 def test_the_failure_policy_table_decides_each_kind_of_failure():

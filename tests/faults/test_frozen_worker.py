@@ -49,8 +49,9 @@ def test_a_locally_frozen_worker_is_named_while_the_run_waits_for_it(tmp_path):
     and cell it waits for, once a heartbeat interval (30 s; 1 s here), and ends normally once resumed."""
     study = write_study(tmp_path, {**STUDY, "train": {**STUDY["train"], "epochs": 2}})
     proc, flag = start(["run", study.name, "--workers", "2", "--no-report"], tmp_path, pause="epoch", hold=6,
-                       ABLATE_HEARTBEAT_SECONDS="1")
-    pid = wait_paused(proc, flag)  # one worker, in its first cell's first epoch
+                       ABLATE_HEARTBEAT_SECONDS="1", ABLATE_TEST_PAUSE_IN="worker")
+    pid = wait_paused(proc, flag)  # the worker process, in its first cell's first epoch
+    assert pid != proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
         time.sleep(4)

@@ -22,7 +22,9 @@ from ablate.records import Tag, TrialAttr
 
 pytestmark = pytest.mark.slow
 
-# (pause point, signal, hold seconds at the point (None: hold until killed), local workers)
+# (pause point, signal, hold seconds at the point (None: hold until killed), local workers[, the process that
+# pauses: "worker" for a local worker process; by default whichever reaches the point first, `ablate run`
+# itself included, which with --workers 2 trains cells beside its one worker process])
 SETUP_CHAIN = [
     ("parent.created", signal.SIGKILL, None, 1),  # MLflow: parent run created, its params/files not yet
     ("enqueue@2", signal.SIGKILL, None, 1),  # Optuna: two of four cells enqueued
@@ -35,7 +37,7 @@ CELLS_CHAIN = [
     ("cell.fitted", signal.SIGKILL, None, 1),  # trained and logged, Optuna not told: runs again
     ("cell.told", signal.SIGKILL, None, 1),  # COMPLETE trial, MLflow run still RUNNING: kept, not rerun
     ("cell.done", signal.SIGKILL, None, 1),  # between cells
-    ("epoch", signal.SIGKILL, None, 2),  # a spawned worker mid-cell; only its parent is killed
+    ("epoch", signal.SIGKILL, None, 2, "worker"),  # a spawned worker mid-cell; only its parent is killed
     ("cell.claimed@2", signal.SIGTERM, None, 1),  # a batch system's SIGTERM, between cells: like Ctrl-C
     ("report", signal.SIGKILL, 0, 1),  # every cell done; killed while the report is built
 ]
@@ -46,10 +48,12 @@ def _chain(directory, steps) -> tuple[int, list]:
     directory.mkdir()
     study = write_study(directory)
     ledger, kills = Ledger(), 0
-    for point, sig, hold, workers in steps:
+    for point, sig, hold, workers, *where in steps:
+        only = {"ABLATE_TEST_PAUSE_IN": where[0]} if where else {}
         proc, flag = start(["run", study.name, "--quiet", "--workers", str(workers)], directory, pause=point,
-                           hold=hold)
+                           hold=hold, **only)
         paused = wait_paused(proc, flag)
+        assert not where or paused != proc.pid, point
         if point == "report":
             time.sleep(0.5)  # the report is being built now
         os.killpg(proc.pid, sig) if sig == signal.SIGINT else os.kill(proc.pid, sig)
