@@ -17,8 +17,10 @@ import torch
 from common import QUICK, best_of, cells, cifar_study, side_by_side, synthetic_cifar
 
 # the workload: a cut-down cifar_ablation (CIFAR-shaped data, the same CNN) that fits a 2-core machine
-SIZE = dict(n_train=700, width=8, batch=64, epochs=2) if QUICK else dict(n_train=4000, width=32, batch=128, epochs=3)
-SIZE_C = dict(n_train=700, epochs=2) if QUICK else dict(n_train=2500, epochs=3)  # c: many short epochs
+# (~4 s epochs on 2 cores: 6 runs per figure fit its budget, and the minimum over 6-9 epochs per side is
+# steadier than over fewer, longer ones on a machine whose epoch times vary by ~10%)
+SIZE = dict(n_train=700, width=8, batch=64, epochs=2) if QUICK else dict(n_train=1500, width=32, batch=128, epochs=3)
+SIZE_C = dict(n_train=700, epochs=2) if QUICK else dict(n_train=1200, epochs=4)  # c: many short epochs
 REPS = 2 if QUICK else 3
 STEP_BUDGET_S = 4.0  # figure f: at most this long per timed call (>= 1 step)
 
@@ -213,11 +215,13 @@ def _orchestration_ms(tmp: str) -> float:
 def fig_f() -> str:
     """bf16 autocast + channels_last against fp32 NCHW, per training step. Each timed call runs steps until
     `steps` are done or STEP_BUDGET_S has passed (at least one): on a CPU without native bf16 a bf16 step is
-    emulated, 10-100x slower, and a fixed step count once stalled the bench for over ten minutes."""
+    emulated, 10-100x slower, and a fixed step count once stalled the bench for over ten minutes. Emulated,
+    a width-64 bf16 step takes ~20 s here: the CNN is then cut to width 16, batch 64, so the figure fits."""
     from ablate.data.base import DataSpec
     from ablate.models import MODELS
 
-    width, bs, steps = (8, 64, 3) if QUICK else (64, 128, 8)
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    width, bs, steps = (8, 64, 3) if QUICK else (64, 128, 8) if native else (16, 64, 8)
     spec = DataSpec(kind="image", num_classes=10, in_channels=3, image_size=(32, 32))
     params = MODELS.get("cnn").Params(width=width)
     x, y = torch.randn(bs, 3, 32, 32), torch.randint(0, 10, (bs,))
@@ -243,7 +247,6 @@ def fig_f() -> str:
         return run
 
     fast, slow = side_by_side(stepper(True, True), stepper(False, False), REPS + 1)
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return (f"f. bf16+channels_last / fp32 NCHW step time on the CNN: {fast / slow:.2f} ({slow / fast:.2f}x faster) "
             f"[{1000 * fast:.0f} ms vs {1000 * slow:.0f} ms per step; cnn width {width}, batch {bs}, 32x32x3; "
             f"bf16 native: {native}{'' if native else ' (emulated here: bf16 is for GPUs and AVX512-BF16/AMX CPUs)'}]")
