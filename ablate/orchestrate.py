@@ -67,7 +67,8 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     if adopted and not quiet:
         print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
               file=sys.stderr)
-    imported = _import_report_modules() if report else None  # once the stores are made: start-up is not slowed
+    # once the stores are made: start-up is not slowed
+    imported = _import_report_modules(report) if report or study.seed_max else None
     ran = _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
     finished, failed = cells.outcomes(ostudy, study)
     extended = sequential.decide(study, tracker, parent_id, len(finished) + len(failed) == len(study.cells()),
@@ -91,15 +92,20 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
     return summary
 
 
-def _import_report_modules() -> threading.Thread:
+def _import_report_modules(full: bool = True) -> threading.Thread:
     """Import the report's modules (pandas, matplotlib, seaborn, scipy, jinja2: ~2 s) and compile its
-    templates in a thread while the cells run, so the report is built the moment the last cell ends.
-    Workers train in other processes and this one mostly waits on them; with one worker the import shares
-    this process with the first cell. A failing import is left to the report itself to raise, with its
-    message, after the cells."""
+    templates in a thread while the cells run, so the report is built the moment the last cell ends. The
+    cells share this process's cores with it (this process trains cells too). full=False (no report, seeds
+    until decided): only what the decision after the initial seeds reads (the results and their statistics,
+    ~1.7 s of scipy, else paid after the last of those cells). A failing import is left to the report (or
+    the decision) itself to raise, with its message, after the cells."""
 
     def run():
         with contextlib.suppress(Exception):
+            if not full:
+                import ablate.report.results
+                import ablate.report.stats.sequential  # noqa: F401
+                return
             from ablate.report import html
 
             html.compile_templates()

@@ -230,9 +230,7 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     shipped = _ship(study)
     procs = [ctx.Process(target=_worker_main, args=(shipped, storage_url, uri, parent_id, threads, events, origin),
                          name=f"ablate-worker-{i}") for i in range(workers - (here is not None))]
-    with _main_hidden():
-        for p in procs:
-            p.start()
+    starting = _Starting(procs, progress, background=here is not None)
     shown = WorkerEvents(procs, events, progress)
     ran = 0
     try:
@@ -240,18 +238,18 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
             shown.pump()
         else:
             ran += _here(here, shown, threads)
-            for p in procs:  # within the try: a Ctrl-C now is handled as one during the cells
+            for p in starting.started():  # within the try: a Ctrl-C now is handled as one during the cells
                 p.join()
     except KeyboardInterrupt:
         # Ctrl-C in a terminal reaches the workers too, and they are marking their cells: a second SIGINT
         # now would cut that short. A SIGINT/SIGTERM sent to this process alone reaches them late.
-        for p in procs:
+        for p in starting.started():
             p.join(timeout=5)
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGINT)
         raise
     finally:
-        for p in procs:
+        for p in starting.started():
             p.join()
         shown.stop()
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
@@ -262,6 +260,40 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
 
         raise AblateError(shown.fatal)
     return ran + shown.ran
+
+
+class _Starting:
+    """The worker processes, started. Process.start() returns only once the fork server has forked the
+    child, after its preload (~11 s of imports on one core of two); when this process trains too, they are
+    started from a thread, so that its cells do not wait. A worker that cannot start then is said once."""
+
+    def __init__(self, procs, progress, background: bool):
+        import threading
+
+        self.procs, self.progress, self.thread = procs, progress, None
+        if not background:
+            self._start()
+            return
+        self.thread = threading.Thread(target=self._start_or_say, name="ablate-start-workers", daemon=True)
+        self.thread.start()
+
+    def _start(self) -> None:
+        with _main_hidden():
+            for p in self.procs:
+                p.start()
+
+    def _start_or_say(self) -> None:
+        try:
+            self._start()
+        except Exception as e:  # noqa: BLE001 (a Ctrl-C meanwhile is the main thread's to handle)
+            self.progress.console.print(f"a worker process could not be started ({type(e).__name__}: {e}); "
+                                        "the study goes on without it", highlight=False, markup=False)
+
+    def started(self) -> list:
+        """The processes that were started, once the starting is over."""
+        if self.thread is not None:
+            self.thread.join()
+        return [p for p in self.procs if p.pid is not None]
 
 
 def _here(here: Callable[[Callable[..., None]], int], shown: WorkerEvents, threads: int) -> int:

@@ -105,8 +105,8 @@ class WorkerEvents:
             self.progress.event(kind, **data)
 
     def pump(self) -> None:
-        """Until every worker has ended (or stop) and its last events are shown."""
-        while (not self.done.is_set() and any(p.is_alive() for p in self.procs)) or not self.events.empty():
+        """Until every worker has ended (in a thread: until stop) and its last events are shown."""
+        while self._more() or not self.events.empty():
             with self.lock:
                 self.watch.check()
             try:
@@ -120,6 +120,11 @@ class WorkerEvents:
                     continue
                 self.progress.event(kind, **data)
                 self.ran += kind == "done"
+
+    def _more(self) -> bool:
+        if self.thread is not None:  # the workers may not be started yet: the caller says when they ended
+            return not self.done.is_set()
+        return any(p.is_alive() for p in self.procs)
 
     def in_thread(self) -> None:
         self.thread = threading.Thread(target=self.pump, name="ablate-worker-events", daemon=True)
