@@ -82,8 +82,9 @@ def run(study, overrides=None, workers: int = 1, *, plugins: Sequence[str] = (),
 
     `study` is a study file's path or a mapping shaped like one (a Study from load_study also works);
     `overrides` are `{"train.epochs": 2}` or `["train.epochs=2"]`. Works from a notebook or a script with
-    workers > 1 and no `if __name__ == "__main__":` guard: workers never run the caller's code, so what the
-    study uses must come from ablate itself or a plugin (a file or module, not the notebook)."""
+    workers > 1 and no `if __name__ == "__main__":` guard: worker processes never run the caller's code, so
+    what the study uses must come from ablate itself or a plugin (a file or module, not the notebook). With
+    workers=N, N cells train at a time: N-1 in worker processes, one in the calling process."""
     from ablate.errors import AblateError
     from ablate.pool import worker_context
 

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run (or resume) a study and build its report")
     r.add_argument("study", help="path to a study YAML file")
     r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
-    r.add_argument("--workers", type=int, default=1, help="local worker processes (threads = cores / N); 0 "
-                   "runs no cell here: it prepares the stores, waits for `ablate worker`s elsewhere, reports")
+    r.add_argument("--workers", type=int, default=1, help="cells trained at a time here, by this process and "
+                   "N-1 worker processes (threads = cores / N); 0 runs no cell here: it prepares the stores, "
+                   "waits for `ablate worker`s elsewhere, reports")
     stores(r)
     plugin(r)
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
