@@ -56,7 +56,7 @@ dashboard: $(STAMP)
 # two test processes (one torch thread each, tests/conftest.py): most tests wait on subprocesses and stores
 jobs    ?= 2
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(jobs) --dist loadfile
+	$(BIN)/pytest -q -n $(jobs) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check ablate tests benchmarks

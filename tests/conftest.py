@@ -74,3 +74,29 @@ def workdir(tmp_path, monkeypatch):
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+# The longest files (100-200 s each in `make test` on 2 cores), scheduled first: `--dist loadfile` hands each
+# process whole files in order, and one of these started last kept one process busy minutes after the other
+# had finished. The rest follow by test count, as xdist orders them (Makefile: --no-loadscope-reorder).
+LONG_FIRST = ("faults/test_stores.py", "faults/test_kill_resume.py", "faults/test_frozen_worker.py",
+              "faults/test_many_machines.py", "faults/test_disk_and_moves.py", "test_plugins.py",
+              "faults/test_quiet_server.py", "report/test_report_browser.py", "test_examples.py",
+              "test_api.py", "test_gpu_check.py", "test_mlflow_ui.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    tests = Path(__file__).parent
+    count: dict[str, int] = {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+
+    def rank(item) -> tuple[int, int]:
+        try:
+            rel = item.path.relative_to(tests).as_posix()
+        except ValueError:
+            rel = ""
+        long = LONG_FIRST.index(rel) if rel in LONG_FIRST else len(LONG_FIRST)
+        return long, -count[item.path]
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
