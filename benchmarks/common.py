@@ -71,15 +71,23 @@ def side_by_side(a: Callable[[], float], b: Callable[[], float], reps: int) -> t
     return statistics.median(ta), statistics.median(tb)
 
 
-def best_of(a: Callable[[], list[float]], b: Callable[[], list[float]], reps: int) -> tuple[float, float]:
+def best_of(a: Callable[[], list[float]], b: Callable[[], list[float]], reps: int) -> tuple[float, float, float]:
     """The fastest sample of a() and of b() over reps alternating rounds (ABBA); each call returns a list of
-    seconds (e.g. its epochs). On a shared machine load only ever adds time, so the minimum is the figure."""
+    seconds (e.g. its epochs). On a shared machine load only ever adds time, so the minimum is each side's
+    figure. The ratio is the median over rounds of a's fastest / b's fastest in that round: the two sides of
+    one round ran seconds apart, while the two overall minima may come from different minutes of a VM whose
+    speed drifts (a's overall-minimum ratio read 0.96, 1.30 and 1.04 in one afternoon; bare loop 3.15-3.85 s)."""
     ta: list[float] = []
     tb: list[float] = []
+    ratios: list[float] = []
     for i in range(reps):
-        for fn, out in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+        round_a, round_b = [], []
+        for fn, out in ((a, round_a), (b, round_b)) if i % 2 == 0 else ((b, round_b), (a, round_a)):
             out.extend(fn())
-    return min(ta), min(tb)
+        ta.extend(round_a)
+        tb.extend(round_b)
+        ratios.append(min(round_a) / min(round_b))
+    return min(ta), min(tb), statistics.median(ratios)
 
 
 def timed(fn: Callable[[], object]) -> float:
