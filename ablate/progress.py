@@ -161,8 +161,10 @@ class _Watch:
         self.last = self.clock()
         from ablate.scheduler.liveness import is_stopped
 
+        # not p.is_alive(): called from a thread, its poll could race the main thread's join for the exit
+        # code; a stopped process is alive, and an ended one is not stopped
         for p in self.procs:
-            if p.pid and p.is_alive() and is_stopped(p.pid):
+            if p.pid and is_stopped(p.pid):
                 cell = self.cells.get(p.pid)
                 what = f"cell {cell}" if cell else "no cell yet"
                 self.progress.console.print(
