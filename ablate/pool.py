@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 _PRELOAD = ["torch", "torch._dynamo", "torch.optim", "mlflow", "optuna", "ablate.pool", "ablate.worker",
             "ablate.cache", "ablate.scheduler.cells", "ablate.scheduler.liveness", "ablate.scheduler.storage",
             "ablate.scheduler.tune", "ablate.tracking.writer", "ablate.tracking.reader", "ablate.train",
-            "ablate.models", "ablate.regularizers", "ablate.data", "ablate.data.images", "ablate.data.text", "mlflow.store.tracking.sqlalchemy_store",
-            "mlflow.store.db.utils", "alembic.command", "alembic.config", "alembic.script", "alembic.migration",
+            "ablate.models", "ablate.regularizers", "ablate.data", "ablate.data.images", "ablate.data.text",
+            "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.db.utils", "alembic.command", "alembic.config", "alembic.script", "alembic.migration",
             "alembic.runtime.environment"]  # the last six: MlflowClient over SQL (0.7 s when lazy)
 
 
@@ -268,8 +269,6 @@ class _Starting:
     started from a thread, so that its cells do not wait. A worker that cannot start then is said once."""
 
     def __init__(self, procs, progress, background: bool):
-        import threading
-
         self.procs, self.progress, self.thread = procs, progress, None
         if not background:
             self._start()

@@ -142,8 +142,6 @@ class _Watch:
     interval (30 s), since the run waits for it and would otherwise wait in silence."""
 
     def __init__(self, procs, progress):
-        import time
-
         from ablate.scheduler.liveness import heartbeat_seconds
 
         self.procs, self.progress, self.cells = procs, progress, {}

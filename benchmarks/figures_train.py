@@ -17,8 +17,8 @@ import torch
 from common import QUICK, best_of, cells, cifar_study, side_by_side, synthetic_cifar
 
 # the workload: a cut-down cifar_ablation (CIFAR-shaped data, the same CNN) that fits a 2-core machine
-# (~4 s epochs on 2 cores: 6 runs per figure fit its budget, and the minimum over 6-9 epochs per side is
-# steadier than over fewer, longer ones on a machine whose epoch times vary by ~10%)
+# (~3-4 s epochs on 2 cores: 6 runs per figure fit its budget, and each round's best of 2-3 epochs per side
+# is steadier than one of fewer, longer ones on a machine whose epoch times vary by ~10%)
 SIZE = dict(n_train=700, width=8, batch=64, epochs=2) if QUICK else dict(n_train=1500, width=32, batch=128, epochs=3)
 SIZE_C = dict(n_train=700, epochs=2) if QUICK else dict(n_train=1200, epochs=4)  # c: many short epochs
 REPS = 2 if QUICK else 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import os
 from pathlib import Path
@@ -87,9 +88,7 @@ LONG_FIRST = ("faults/test_stores.py", "faults/test_kill_resume.py", "faults/tes
 
 def pytest_collection_modifyitems(session, config, items):
     tests = Path(__file__).parent
-    count: dict[str, int] = {}
-    for item in items:
-        count[item.path] = count.get(item.path, 0) + 1
+    count = collections.Counter(item.path for item in items)
 
     def rank(item) -> tuple[int, int]:
         try:

@@ -65,7 +65,7 @@ def test_a_full_disk_while_the_store_is_made_leaves_nothing_half_made(tmpfs):
     write_study(project, SMALL)
     out = run(project, "run", "study.yaml", "--quiet", "--no-report")
     refused(out, f"cannot create the MLflow store {project / 'mlflow.db'}", "the disk is full",
-             "nothing was created")
+            "nothing was created")
     assert not (project / "mlflow.db").exists() and not list(project.glob(".mlflow.db.*"))
     subprocess.run(["mount", "-o", "remount,size=64m", str(project)], check=True)
     out = run(project, "run", "study.yaml", "--quiet", "--no-report")
