@@ -132,8 +132,6 @@ def run_cells(study: Study, ostudy, tracker, parent_id: str, emit: Emit | None =
 def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit = _quiet,
             cache: WorkerCache | None = None) -> None:
     """Train one claimed cell and record it (the failure policy above decides what a failure means)."""
-    from ablate import train
-
     study = cell.study
 
     def on_epoch(epoch: int, epochs: int) -> None:
@@ -149,7 +147,7 @@ def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit 
             pause_point("cell.run_created")
             claim.set_run_id(run_id)
             emit("start", cell=cell.cell_id)
-            result = train.fit(cell, tracker.logger(run_id), on_epoch=on_epoch, cache=cache)
+            result = _fit(cell, tracker.logger(run_id), on_epoch=on_epoch, cache=cache)
             value = result.final[study.metric.name]
             if not math.isfinite(value):
                 raise CellFailed(f"the final {study.metric.name} is {value} (not a finite number)")
@@ -165,6 +163,17 @@ def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit 
     tracker.finish(run_id, "FINISHED")
     emit("done", cell=cell.cell_id, status="FINISHED", value=value)
     pause_point("cell.done")
+
+
+def _fit(cell: Cell, logger, **kwargs):
+    """train.fit; the epochs its logger has not written yet are written however it ends (the run is then
+    closed as failed, killed or pruned, with its curves up to the last epoch)."""
+    from ablate import train
+
+    try:
+        return train.fit(cell, logger, **kwargs)
+    finally:
+        logger.flush()
 
 
 def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None = None,
@@ -192,7 +201,6 @@ def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None =
 def run_tune_trial(study: Study, tstudy, tracker, parent_id: str, emit: Emit = _quiet,
                    cache: WorkerCache | None = None) -> None:
     """Sample one configuration on the tune arm, train it with pruning, record it."""
-    from ablate import train
     from ablate.tuning import objective, tune_cell
 
     trial = tune.ask(study, tstudy)
@@ -209,7 +217,7 @@ def run_tune_trial(study: Study, tstudy, tracker, parent_id: str, emit: Emit = _
             raise Pruned(f"pruned at epoch {epoch}: {metric} {m[metric]:.4f}")
 
     try:
-        result = train.fit(cell, tracker.logger(run_id), on_metrics=on_metrics, cache=cache)
+        result = _fit(cell, tracker.logger(run_id), on_metrics=on_metrics, cache=cache)
     except Pruned as e:
         tracker.logger(run_id).set_tags(CellRecord.tune_tags("pruned", str(e)))
         tracker.finish(run_id, "FINISHED")

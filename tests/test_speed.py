@@ -1,10 +1,12 @@
 """Issue 5's framework parts: the compile cache, the per-process device copy of a dataset, the runtime tags a
-cell records, and the SQLite store's WAL mode. (The speed figures themselves are `make bench`'s.)"""
+cell records, the SQLite store's WAL mode, and epoch metrics written at most once a second. (The speed
+figures themselves are `make bench`'s.)"""
 
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
 import torch
 
 from ablate import train
@@ -96,3 +98,57 @@ def test_a_worker_cache_loads_a_rewritten_data_file_again(tmp_path):
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later mtime, whatever the clock says
     again = cache.dataset(params)
     assert again is not first and again.spec.vocab_size != first.spec.vocab_size
+
+
+def _cell_and_logger(tiny_raw, tmp_path, epochs: int):
+    tiny_raw["train"]["epochs"] = epochs
+    tiny_raw["data"]["train_subset"] = 200
+    cell = validate_study(tiny_raw).cells()[0]
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = tracker.start_cell(tracker.start_parent(cell.study), cell, 0)
+    writes = []
+    log_batch = tracker.client.log_batch
+
+    def counted(run_id, metrics=(), **kwargs):  # the real call, counted when it carries metrics
+        writes.extend([len(metrics)] if metrics else [])
+        return log_batch(run_id, metrics=metrics, **kwargs)
+
+    tracker.client.log_batch = counted
+    return cell, tracker, run_id, writes
+
+
+@pytest.mark.parametrize("every, writes_for_6_epochs", [(3600.0, 1), (0.0, 7)])
+def test_epoch_metrics_are_written_at_most_once_a_second_and_every_epoch_keeps_its_step(
+        tiny_raw, tmp_path, monkeypatch, every, writes_for_6_epochs):
+    from ablate.tracking import logger
+
+    monkeypatch.setattr(logger, "WRITE_EVERY_S", every)
+    cell, tracker, run_id, writes = _cell_and_logger(tiny_raw, tmp_path, epochs=6)
+    result = train.fit(cell, tracker.logger(run_id))
+    # fast epochs: one write with the final metrics; epochs slower than the interval: one each, and the last
+    # epoch goes with the final metrics
+    assert len(writes) == writes_for_6_epochs
+    history = tracker.client.get_metric_history(run_id, "val_acc")
+    assert [m.step for m in history] == [1, 2, 3, 4, 5, 6]
+    assert [m.value for m in history] == pytest.approx([h["val_acc"] for h in result.history])
+    stamps = [m.timestamp for m in history]
+    assert stamps == sorted(stamps)  # each epoch keeps the time it ended, not the time it was written
+    run = tracker.client.get_run(run_id)
+    assert run.data.metrics["val_acc"] == pytest.approx(result.history[-1]["val_acc"])  # the latest: epoch 6
+
+
+def test_a_cell_stopped_mid_way_has_its_epochs_written_before_its_run_is_closed(tiny_raw, tmp_path, monkeypatch):
+    from ablate import worker
+    from ablate.tracking import logger
+
+    monkeypatch.setattr(logger, "WRITE_EVERY_S", 3600.0)
+    cell, tracker, run_id, writes = _cell_and_logger(tiny_raw, tmp_path, epochs=6)
+
+    def ctrl_c_after(epoch: int, epochs: int) -> None:
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        worker._fit(cell, tracker.logger(run_id), on_epoch=ctrl_c_after)
+    assert len(writes) == 1
+    assert [m.step for m in tracker.client.get_metric_history(run_id, "train_loss")] == [1, 2, 3]

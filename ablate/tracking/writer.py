@@ -1,8 +1,9 @@
-"""Writing a study: experiment per study, parent run per study, child run per cell, one batch per epoch.
+"""Writing a study: experiment per study, parent run per study, child run per cell, epoch metrics in batches.
 
 Writes go through MlflowClient with explicit run ids (no fluent global state), so several worker processes
-can log at once, and each epoch is one log_batch call. What is written is spelled in records.py; every
-read returns records (plain values), so no module outside this package ever holds an MLflow object.
+can log at once, and a cell's epoch metrics are one log_batch call a second at most (logger.WRITE_EVERY_S).
+What is written is spelled in records.py; every read returns records (plain values), so no module outside
+this package ever holds an MLflow object.
 """
 
 from __future__ import annotations
