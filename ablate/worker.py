@@ -7,6 +7,7 @@ through scheduler/ (this module imports no optuna); every MLflow step through th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
@@ -166,14 +167,17 @@ def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit 
 
 
 def _fit(cell: Cell, logger, **kwargs):
-    """train.fit; the epochs its logger has not written yet are written however it ends (the run is then
-    closed as failed, killed or pruned, with its curves up to the last epoch)."""
+    """train.fit; when it raises, the epochs its logger holds are written before the run is closed (as
+    failed, killed or pruned), as far as the store lets: the error the policy judges stays fit's (a locked or
+    full store must not turn a Ctrl-C into a failed cell). A fit that returns has written them all."""
     from ablate import train
 
     try:
         return train.fit(cell, logger, **kwargs)
-    finally:
-        logger.flush()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            logger.flush()
+        raise
 
 
 def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None = None,

@@ -152,3 +152,22 @@ def test_a_cell_stopped_mid_way_has_its_epochs_written_before_its_run_is_closed(
         worker._fit(cell, tracker.logger(run_id), on_epoch=ctrl_c_after)
     assert len(writes) == 1
     assert [m.step for m in tracker.client.get_metric_history(run_id, "train_loss")] == [1, 2, 3]
+
+
+def test_a_store_that_refuses_the_last_epochs_does_not_turn_a_ctrl_c_into_another_error(tiny_raw, tmp_path,
+                                                                                         monkeypatch):
+    from ablate import worker
+    from ablate.tracking import logger
+
+    monkeypatch.setattr(logger, "WRITE_EVERY_S", 3600.0)
+    cell, tracker, run_id, writes = _cell_and_logger(tiny_raw, tmp_path, epochs=6)
+
+    def closed_then_ctrl_c(epoch: int, epochs: int) -> None:
+        if epoch == 2:
+            tracker.client.delete_run(run_id)  # MLflow refuses metrics for a deleted run
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        worker._fit(cell, tracker.logger(run_id), on_epoch=closed_then_ctrl_c)
+    assert len(writes) == 1  # tried (and refused): the Ctrl-C is what comes out, as the failure policy needs
+    assert tracker.client.get_metric_history(run_id, "train_loss") == []
