@@ -46,9 +46,12 @@ def decide(study: Study, tracker, parent_id: str, settled: bool, quiet: bool = T
     tracker.record_seed_decision(parent_id, decision)
     decision = tracker.seed_decision(parent_id) or decision  # another coordinator's, if it wrote last
     if not quiet:
-        capped = " (capped at max)" if decision.get("capped") else ""
-        print(f"seeds until decided: {decision['seeds']} seeds{capped} after the initial {len(study.seeds)}",
-              file=sys.stderr)
+        total, initial = decision["seeds"], len(study.seeds)
+        capped = ", capped at seeds.max" if decision.get("capped") else ""
+        print(f"seeds until decided: every verdict decided by the initial {initial} seeds; none added"
+              if total <= initial else
+              f"seeds until decided: {total} seeds in all ({total - initial} added to the initial {initial}"
+              f"{capped})", file=sys.stderr)
     extended = with_seeds(study, decision)
     return extended if len(extended.seeds) > len(study.seeds) else None
 

@@ -103,7 +103,7 @@ def test_capped_studies_keep_their_error_rate():
     assert false_calls <= _bound(0.05, n)
 
 
-def test_a_study_adds_seeds_once_for_every_arm_and_resumes_the_decision(tiny_raw, workdir):
+def test_a_study_adds_seeds_once_for_every_arm_and_resumes_the_decision(tiny_raw, workdir, capsys):
     """Real stores and training: 2 initial seeds, max 4 (2 seeds leave one df, so Stein asks for many:
     capped at 4). The extra seeds run for every arm; a second run trains nothing and keeps the decision."""
     import pandas as pd
@@ -119,8 +119,10 @@ def test_a_study_adds_seeds_once_for_every_arm_and_resumes_the_decision(tiny_raw
     tiny_raw.update(design="add_one", seeds={"initial": 2, "max": 4}, train={"epochs": 1, "lr": 0.01})
     study = validate_study(tiny_raw)
     assert study.seeds == (0, 1) and study.seed_max == 4
-    summary = run_study(study, quiet=True, report=False)
+    summary = run_study(study, quiet=False, report=False)
     assert (summary.total, summary.finished) == (3 * 4, 12)
+    said = "seeds until decided: 4 seeds in all (2 added to the initial 2, capped at seeds.max)"
+    assert said in capsys.readouterr().err
     tracker = Tracker()
     recorded = tracker.seed_decision(summary.parent_run_id)
     assert recorded["initial"] == 2 and recorded["seeds"] == 4 and recorded["capped"]
