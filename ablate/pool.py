@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     from ablate.study import Study
 
 # What a worker process needs, imported once in the fork server (beside the parent's own imports and store
-# creation) instead of in every worker: ~3 s of CPU per worker on the quickstart.
+# creation) instead of in every worker: ~3 s of CPU per worker on the quickstart. The last six
+# (mlflow.store.db.utils and alembic's): MlflowClient over SQL, 0.7 s when imported lazily.
 _PRELOAD = ["torch", "torch._dynamo", "torch.optim", "mlflow", "optuna", "ablate.pool", "ablate.worker",
             "ablate.cache", "ablate.scheduler.cells", "ablate.scheduler.liveness", "ablate.scheduler.storage",
             "ablate.scheduler.tune", "ablate.tracking.writer", "ablate.tracking.reader", "ablate.train",
             "ablate.models", "ablate.regularizers", "ablate.data", "ablate.data.images", "ablate.data.text",
-            "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.db.utils", "alembic.command", "alembic.config", "alembic.script", "alembic.migration",
-            "alembic.runtime.environment"]  # the last six: MlflowClient over SQL (0.7 s when lazy)
+            "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.db.utils", "alembic.command",
+            "alembic.config", "alembic.script", "alembic.migration", "alembic.runtime.environment"]
 
 
 def threads_per_worker(workers: int) -> int:
