@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := .install.stamp
 name    ?= quickstart
-workers ?= 2  # local worker processes: 2 cores here, ~1.6x faster than 1 on the quickstart
+workers ?= 2  # cells trained at a time (one in ablate run itself): 2 cores here, 1.4-1.5x faster than 1 on the quickstart
 port    ?= 5000
 
 .PHONY: install study report status ui test lint validate clean-stores help dashboard
