@@ -92,6 +92,51 @@ def test_two_workers_run_every_cell_exactly_once(tiny_raw, workdir):
     assert torch.get_num_threads() == threads
 
 
+def _start_parent_at_once(raw: dict, uris: list[str], barrier, results) -> None:
+    """In a fresh process: start the study's parent run on each store at the moment the other process does."""
+    study = validate_study(raw)
+    for uri in uris:
+        tracker = Tracker(uri)
+        tracker.client.get_experiment_by_name(study.name)  # the store opened before the race, not in it
+        barrier.wait(timeout=120)
+        try:
+            results.put(tracker.start_parent(study))
+        except Exception as e:
+            results.put(f"{type(e).__name__}: {e}")
+
+
+def test_two_processes_starting_one_study_at_once_share_its_parent_run(tiny_raw, tmp_path):
+    """Two `ablate run` of one study in the same instant both find its parent run half set up (a kill cut
+    its setup short) and log the same params to it, and the same tags to its experiment: MLflow's SQL store
+    checks what exists, then inserts, and the slower insert failed on the unique key. Fresh interpreters, as
+    two terminals are."""
+    import multiprocessing as mp
+
+    from ablate.tracking.writer import parent_record
+
+    tiny_raw["description"] = "two at once"
+    study = validate_study(tiny_raw)
+    uris = [f"sqlite:///{tmp_path / f'mlflow{k}.db'}" for k in range(4)]
+    for uri in uris:  # the store, its experiment without ablate's tags, a parent run created and no more
+        tracker = Tracker(uri)
+        tracker.client.create_run(tracker.experiment_id("tiny"), tags=parent_record(study).to_mlflow())
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_start_parent_at_once, args=(tiny_raw, uris, barrier, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=180) for _ in range(2 * len(uris))]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(len(g) == 32 and g.isalnum() for g in got), got
+    for uri in uris:
+        client = MlflowClient(uri)
+        parents, _ = _children(client, "tiny")
+        assert len(parents) == 1 and got.count(parents[0].info.run_id) == 2, (parents, got)
+        assert parents[0].data.params["n_cells"] == "8" and parents[0].data.tags[Tag.READY] == "1"
+        assert client.get_experiment_by_name("tiny").tags[Tag.NOTE] == "two at once"
+
+
 def test_the_failure_policy_table_decides_each_kind_of_failure():
     from ablate.errors import CellFailed, StudyChanged
 

@@ -199,7 +199,7 @@ class Tracker:
         want = {Tag.EXPERIMENT_KIND: TRAINING_EXPERIMENT, Tag.NOTE: study.description.strip()[:NOTE_LIMIT]}
         for key, value in want.items():
             if value and have.get(key) != value:
-                self.client.set_experiment_tag(exp_id, key, value)
+                _once_more(self.client.set_experiment_tag, exp_id, key, value)
 
     @staticmethod
     def _parent_extras(study: Study, overrides: tuple[str, ...]) -> dict[str, str]:
@@ -283,7 +283,19 @@ class Tracker:
         """A None setting is left out (an unset option), never logged as the string "None"."""
         items = [Param(k, str(v)[:6000]) for k, v in params.items() if v is not None]
         for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i:i + 100])
+            _once_more(self.client.log_batch, run_id, params=items[i:i + 100])
+
+
+def _once_more(write, *args, **kwargs) -> None:
+    """A write that two processes make at the same moment (two `ablate run` starting one study: the same
+    params on the same parent run, the same experiment tag). MLflow's SQL store reads what exists, then
+    inserts what is new; the slower insert hits the unique key and fails. Tried again, it reads what the other
+    process committed: equal params are skipped, a different value is MLflow's own error, a tag is updated.
+    Any other failure fails again and is raised."""
+    try:
+        write(*args, **kwargs)
+    except MlflowException:
+        write(*args, **kwargs)
 
 
 
