@@ -55,19 +55,48 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+_zygote: list = []  # this test process's zygote.Zygote, started on first use
+
+
+def _launcher():
+    """The zygote (zygote.py) where it starts, else None: each command is then a fresh interpreter."""
+    if os.environ.get("ABLATE_TEST_NO_ZYGOTE") == "1" or sys.platform != "linux":
+        return None
+    if not _zygote:
+        from zygote import Zygote
+
+        _zygote.append(Zygote(child_env()))
+    return _zygote[0]
+
+
 def start(args: list[str], cwd: Path, pause: str | None = None, hold: float | None = None,
           **env: str) -> tuple[subprocess.Popen, Path | None]:
-    """Start `ablate ARGS` in cwd; with `pause`, it stops at that point and writes its pid to the returned file."""
+    """Start `ablate ARGS` in cwd, in its own session; with `pause`, it stops at that point and writes its pid
+    to the returned file. Forked from the zygote (zygote.py), which has torch, MLflow and Optuna imported."""
     flag = None
     if pause:
         flag = cwd / f"paused.{pause.replace('@', '_')}.{time.monotonic_ns()}"
         env.update(ABLATE_TEST_PAUSE=pause, ABLATE_TEST_PAUSE_FILE=str(flag))
         if hold is not None:
             env["ABLATE_TEST_PAUSE_HOLD"] = str(hold)
+    if (zygote := _launcher()) is not None:
+        return zygote.launch(args, cwd, child_env(**env)), flag
     proc = subprocess.Popen([*ablate_cmd(), *args], cwd=cwd, env=child_env(**env), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=_sigint_default)
     return proc, flag
+
+
+def run_ablate(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """`ablate ARGS` in cwd to its end, as subprocess.run(..., capture_output=True, text=True) would."""
+    proc, _ = start(args, cwd, **env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess([*ablate_cmd(), *args], proc.returncode, out, err)
 
 
 def wait_paused(proc: subprocess.Popen, flag: Path, timeout: float = 180.0) -> int:

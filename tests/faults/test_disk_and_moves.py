@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from faultkit import STUDY, ablate_cmd, child_env, finish, refused, start, wait_paused, write_study
+from faultkit import STUDY, finish, refused, run_ablate, start, wait_paused, write_study
 
 from ablate.report.results import load_results
 
@@ -23,8 +23,7 @@ SMALL = {**STUDY, "name": "disk", "factors": {"dropout": {"p": 0.3}}, "train": {
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*ablate_cmd(), *args], cwd=cwd, env=child_env(), capture_output=True, text=True,
-                          timeout=300)
+    return run_ablate(list(args), cwd)
 
 
 @pytest.fixture

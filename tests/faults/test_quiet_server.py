@@ -4,19 +4,22 @@ A real `mlflow server` (SQLite backend) on a free local port."""
 
 from __future__ import annotations
 
-import subprocess
+import os
+import signal
 
 import pytest
-from faultkit import STUDY, ablate_cmd, child_env, start_mlflow_server, write_study
+from faultkit import STUDY, run_ablate, start_mlflow_server, write_study
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def server(tmp_path):
-    proc, url = start_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, tmp_path / "server.log")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for both tests (each its own study): it takes ~20 s to start here."""
+    where = tmp_path_factory.mktemp("server")
+    proc, url = start_mlflow_server(f"sqlite:///{where / 'server.db'}", where, where / "server.log")
     yield url
-    proc.terminate()
+    os.killpg(proc.pid, signal.SIGTERM)  # the server and the uvicorn process it started
     proc.wait(timeout=30)
 
 
@@ -26,9 +29,8 @@ def test_quiet_leaves_out_mlflows_view_run_lines(tmp_path, server, workers):
     project.mkdir()
     write_study(project, {**STUDY, "name": f"quiet{workers}", "factors": {"dropout": {"p": 0.3}},
                           "train": {**STUDY["train"], "epochs": 1}})
-    out = subprocess.run([*ablate_cmd(), "run", "study.yaml", "--quiet", "--no-report", "--workers", workers,
-                          "--tracking-uri", server], cwd=project, env=child_env(), capture_output=True,
-                         text=True, timeout=300)
+    out = run_ablate(["run", "study.yaml", "--quiet", "--no-report", "--workers", workers, "--tracking-uri",
+                      server], project)
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert "View run" not in out.stdout + out.stderr and "View experiment" not in out.stdout + out.stderr, \
         out.stdout + out.stderr

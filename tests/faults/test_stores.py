@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import STUDY, ablate_cmd, child_env, finish, refused, snapshot, start, wait_paused, write_study
+from faultkit import STUDY, finish, refused, run_ablate, snapshot, start, wait_paused, write_study
 
 SMALL = {**STUDY, "name": "stores", "factors": {"dropout": {"p": 0.3}}, "train": {**STUDY["train"], "epochs": 1}}
 
 
 def run(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real `ablate` command (its stderr holds whatever MLflow logs, tracebacks included)."""
-    return subprocess.run([*ablate_cmd(), *args], cwd=cwd, env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return run_ablate(list(args), cwd, timeout)
 
 
 @pytest.fixture
