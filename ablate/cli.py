@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # a bare `ablate`: the help is the answer, not an error
         _parser().print_help()
         return 0
-    previous = _on_sigterm(_interrupt)  # a batch system's SIGTERM stops as cleanly as Ctrl-C
+    from ablate import interrupts
+
+    previous = interrupts.install()  # a batch system's SIGTERM stops as cleanly as Ctrl-C
     try:
         return COMMANDS[args.command](args)
     except AblateError as e:
@@ -57,20 +59,7 @@ def main(argv: list[str] | None = None) -> int:
               f"cells are kept. Resume with:\n  {cmd}", file=sys.stderr)
         return 130
     finally:
-        _on_sigterm(previous)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _on_sigterm(handler):
-    import signal
-    import threading
-
-    if handler is None or threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, handler)
+        interrupts.restore(previous)
 
 
 def cmd_validate(args) -> int:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ablate import interrupts
 from ablate.regularizers import Context, Regularizer
 
 HOOKS = ("penalty", "augment", "after_backward", "after_step", "on_train_start", "on_eval_start",
@@ -84,6 +85,7 @@ class Loop:
         perm = torch.randperm(n, generator=gen, device=gen.device)
         total = torch.zeros((), device=x_all.device)
         for start in range(0, n, bs):
+            interrupts.check()
             idx = perm[start:start + bs]
             total += self.step(prepare(x_all[idx]), y_all[idx]) * len(idx)
         self.ctx.x = self.ctx.y = None  # the last batch is no longer needed

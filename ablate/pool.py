@@ -95,13 +95,13 @@ def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id:
         _exit_now(2, events)
     import torch
 
-    from ablate import worker
+    from ablate import interrupts, worker
     from ablate.scheduler.storage import open_storage, open_study
     from ablate.tracking import Tracker
 
     torch.set_num_threads(threads)
     _die_with_parent(origin.pid)
-    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's SIGTERM: mark the cell, as on Ctrl-C
+    interrupts.install()  # a batch system's SIGTERM: mark the cell, as on Ctrl-C (which is never lost)
     emit = lambda kind, **data: events.put((kind, data, os.getpid()))  # noqa: E731
     try:
         ostudy = open_study(study, open_storage(storage_url), create=False)
@@ -134,9 +134,6 @@ def _exit_now(code: int, events) -> None:
     sys.stderr.flush()
     os._exit(code)
 
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _die_with_parent(parent: int) -> None:

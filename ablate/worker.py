@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ablate import interrupts
 from ablate.errors import AblateError, CellFailed
 from ablate.records import CellRecord
 from ablate.scheduler import cells, liveness, tune
@@ -111,6 +112,7 @@ def run_cells(study: Study, ostudy, tracker, parent_id: str, emit: Emit | None =
     poll = liveness.poll_seconds(ostudy)
     ran = 0
     while True:
+        interrupts.check()
         claim = cells.claim(ostudy, set(by_id)) if work else None
         if claim is not None:
             if why := claim.superseded():
