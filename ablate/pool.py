@@ -135,7 +135,6 @@ def _exit_now(code: int, events) -> None:
     os._exit(code)
 
 
-
 def _die_with_parent(parent: int) -> None:
     """A worker whose parent was SIGKILLed stops too (its cell is retried on resume), not run on unseen.
     `parent` is the `ablate run` process; the direct parent may be the fork server, which ends with it."""

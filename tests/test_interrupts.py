@@ -63,7 +63,7 @@ def test_a_dropped_ctrl_c_stops_training_within_a_batch(installed, tiny_raw):
     assert seen == [1]  # before: all 4 epochs trained, the Ctrl-C lost
 
 
-def test_restore_puts_the_handlers_back_and_forgets_the_signal(tiny_raw):
+def test_restore_puts_the_handlers_back_and_forgets_the_signal():
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     previous = interrupts.install()
     _drop_a_ctrl_c()

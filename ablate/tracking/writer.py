@@ -298,7 +298,6 @@ def _once_more(write, *args, **kwargs) -> None:
         write(*args, **kwargs)
 
 
-
 def _monitor(run_id: str, uri: str):
     """MLflow's own system-metrics sampler on one run (a thread; psutil reads the machine)."""
     try:

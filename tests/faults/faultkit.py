@@ -87,16 +87,11 @@ def start(args: list[str], cwd: Path, pause: str | None = None, hold: float | No
     return proc, flag
 
 
-def run_ablate(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    """`ablate ARGS` in cwd to its end, as subprocess.run(..., capture_output=True, text=True) would."""
-    proc, _ = start(args, cwd, **env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess([*ablate_cmd(), *args], proc.returncode, out, err)
+def run_ablate(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real `ablate ARGS` in cwd to its end (its stderr holds whatever MLflow logs, tracebacks included),
+    as subprocess.run(..., capture_output=True, text=True) gives it."""
+    rc, out, err = finish(start(list(args), cwd)[0], timeout)
+    return subprocess.CompletedProcess([*ablate_cmd(), *args], rc, out, err)
 
 
 def wait_paused(proc: subprocess.Popen, flag: Path, timeout: float = 180.0) -> int:

@@ -22,10 +22,6 @@ from ablate.report.results import load_results
 SMALL = {**STUDY, "name": "disk", "factors": {"dropout": {"p": 0.3}}, "train": {**STUDY["train"], "epochs": 1}}
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_ablate(list(args), cwd)
-
-
 @pytest.fixture
 def tmpfs(tmp_path):
     """mount(size) -> a fresh tmpfs of that size (skips the test where mounting is not allowed)."""
@@ -62,12 +58,12 @@ def test_a_full_disk_while_the_store_is_made_leaves_nothing_half_made(tmpfs):
     """Before: ENOSPC during MLflow's migrations left a half-made mlflow.db every later run died on."""
     project = tmpfs("400k")
     write_study(project, SMALL)
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     refused(out, f"cannot create the MLflow store {project / 'mlflow.db'}", "the disk is full",
             "nothing was created")
     assert not (project / "mlflow.db").exists() and not list(project.glob(".mlflow.db.*"))
     subprocess.run(["mount", "-o", "remount,size=64m", str(project)], check=True)
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
 
 
@@ -77,13 +73,13 @@ def test_a_full_disk_while_the_report_is_written_leaves_the_previous_report(tmp_
     project.mkdir()
     write_study(project, SMALL)
     reports = tmpfs("8m")
-    out = run(project, "run", "study.yaml", "--quiet", "--reports-dir", str(reports))
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--reports-dir", str(reports))
     assert out.returncode == 0, out.stderr
     folder = reports / "disk"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert before["index.html"].rstrip().endswith(b"</html>")
     _fill(reports)
-    out = run(project, "report", "study.yaml", "--reports-dir", str(reports))
+    out = run_ablate(project, "report", "study.yaml", "--reports-dir", str(reports))
     refused(out, f"cannot write the report in {folder}", "the disk is full", "left as it was")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before, "the old report, whole, nothing else"
 
@@ -100,7 +96,7 @@ def test_a_moved_project_keeps_its_artifacts_and_says_when_they_are_missing(tmp_
     finish(proc)
     moved = tmp_path / "project2"
     project.rename(moved)
-    out = run(moved, "run", "study.yaml", "--quiet")
+    out = run_ablate(moved, "run", "study.yaml", "--quiet")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert "Traceback" not in out.stderr, out.stderr
     assert not project.exists(), "nothing is written into the old folder"
@@ -109,7 +105,7 @@ def test_a_moved_project_keeps_its_artifacts_and_says_when_they_are_missing(tmp_
     assert (moved / "reports" / "disk" / "index.html").is_file()
 
     shutil.rmtree(moved / "mlartifacts")
-    out = run(moved, "report", "study.yaml")
+    out = run_ablate(moved, "report", "study.yaml")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     results = load_results("disk", f"sqlite:///{moved / 'mlflow.db'}")
     assert results.weights == {}

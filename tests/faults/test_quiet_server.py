@@ -29,8 +29,8 @@ def test_quiet_leaves_out_mlflows_view_run_lines(tmp_path, server, workers):
     project.mkdir()
     write_study(project, {**STUDY, "name": f"quiet{workers}", "factors": {"dropout": {"p": 0.3}},
                           "train": {**STUDY["train"], "epochs": 1}})
-    out = run_ablate(["run", "study.yaml", "--quiet", "--no-report", "--workers", workers, "--tracking-uri",
-                      server], project)
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report", "--workers", workers,
+                     "--tracking-uri", server)
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert "View run" not in out.stdout + out.stderr and "View experiment" not in out.stdout + out.stderr, \
         out.stdout + out.stderr

@@ -18,11 +18,6 @@ from faultkit import STUDY, finish, refused, run_ablate, snapshot, start, wait_p
 SMALL = {**STUDY, "name": "stores", "factors": {"dropout": {"p": 0.3}}, "train": {**STUDY["train"], "epochs": 1}}
 
 
-def run(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The real `ablate` command (its stderr holds whatever MLflow logs, tracebacks included)."""
-    return run_ablate(list(args), cwd, timeout)
-
-
 @pytest.fixture
 def project(tmp_path) -> Path:
     d = tmp_path / "project"
@@ -33,7 +28,7 @@ def project(tmp_path) -> Path:
 
 @pytest.fixture
 def finished(project) -> Path:
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     return project
 
@@ -53,7 +48,7 @@ def test_a_kill_while_mlflow_creates_its_store_leaves_none(project):
     from ablate.tracking.store import state
 
     assert state(project / "mlflow.db")[0] in ("absent", "whole")
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert not list(project.glob(".mlflow.db.*.tmp")), "the dead process's temporary store is cleared"
 
@@ -64,7 +59,7 @@ def test_a_kill_just_before_the_store_is_renamed_into_place(project):
     os.killpg(proc.pid, signal.SIGKILL)
     finish(proc)
     assert not (project / "mlflow.db").exists() and list(project.glob(".mlflow.db.*.tmp"))
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert not list(project.glob(".mlflow.db.*.tmp"))
 
@@ -128,7 +123,7 @@ def test_a_template_that_is_not_a_whole_empty_store_is_ignored(tmp_path, monkeyp
 def test_a_half_made_store_without_runs_is_moved_aside_and_rebuilt(project):
     _sqlite(project / "mlflow.db", "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT)",
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
     assert "is half-made" in out.stderr and "moved aside to mlflow.db.broken-" in out.stderr, out.stderr
     assert len(list(project.glob("mlflow.db.broken-*"))) == 1
@@ -138,7 +133,7 @@ def test_a_half_made_store_with_runs_is_refused_with_what_to_do(project):
     _sqlite(project / "mlflow.db", "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT)",
             "CREATE TABLE runs (run_uuid TEXT PRIMARY KEY)", "INSERT INTO runs VALUES ('r1')")
     before = (project / "mlflow.db").read_bytes()
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     refused(out, str(project / "mlflow.db"), "holds 1 run(s)", "mlflow db upgrade", "mv ")
     assert (project / "mlflow.db").read_bytes() == before and not (project / "optuna.journal").exists()
 
@@ -153,7 +148,7 @@ def test_a_foreign_file_as_the_store_is_refused_untouched(project, kind):
     else:
         db.mkdir()
     before = None if kind == "directory" else db.read_bytes()
-    out = run(project, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
     words = {"foreign": "is another program's database", "random": "is not a SQLite database",
              "directory": "is a directory"}[kind]
     refused(out, f"the MLflow store {db} {words}")
@@ -166,7 +161,7 @@ def test_a_truncated_store_is_one_message_for_run_and_report(finished):
     with open(db, "rb+") as f:
         f.truncate(db.stat().st_size * 6 // 10)
     for args in (("run", "study.yaml", "--quiet", "--no-report"), ("report", "study.yaml")):
-        out = run(finished, *args)
+        out = run_ablate(finished, *args)
         refused(out, str(db), "damaged", "malformed", "Restore it from a backup")
 
 
@@ -176,7 +171,7 @@ def test_a_torn_last_journal_line_is_dropped_with_a_notice(finished):
     for torn in ('{"op_code": 5, "worker_id": "x', '{"op_code": 5, "worker_id"\n'):
         with open(journal, "a") as f:
             f.write(torn)
-        out = run(finished, "run", "study.yaml", "--quiet", "--no-report")
+        out = run_ablate(finished, "run", "study.yaml", "--quiet", "--no-report")
         assert out.returncode == 0 and "0 run now" in out.stdout, out.stderr
         assert f"dropped a half-written last record of optuna.journal ({len(torn.encode())} bytes): it was " \
                "never committed" in out.stderr, out.stderr
@@ -188,7 +183,7 @@ def test_damage_inside_the_journal_names_the_line(finished):
     lines = journal.read_bytes().split(b"\n")
     lines[2] = lines[2][: len(lines[2]) // 2]
     journal.write_bytes(b"\n".join(lines))
-    out = run(finished, "run", "study.yaml", "--quiet", "--no-report")
+    out = run_ablate(finished, "run", "study.yaml", "--quiet", "--no-report")
     refused(out, "the Optuna journal optuna.journal is damaged: line 3 is not a valid record",
              "mv optuna.journal optuna.journal.broken")
 
@@ -212,7 +207,7 @@ def test_a_stale_journal_lock_of_a_dead_process_is_broken_at_once(tmp_path):
 
 def test_a_reports_folder_that_is_a_file_is_refused_before_any_cell_runs(project):
     (project / "reports").write_text("not a folder")
-    out = run(project, "run", "study.yaml", "--quiet")
+    out = run_ablate(project, "run", "study.yaml", "--quiet")
     refused(out, "reports is a file, not a folder", "--reports-dir")
     assert not (project / "mlflow.db").exists()
 
