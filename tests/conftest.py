@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from layers import Guard, system_reason
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two test processes on a 2-core machine:
     # one torch thread each (and in what they start), else 2 x 2 threads spin-wait on 2 cores (5-16x slower)
@@ -77,9 +78,9 @@ def pytest_configure(config):
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
-# The longest files (100-200 s each in `make test` on 2 cores), scheduled first: `--dist loadfile` hands each
-# process whole files in order, and one of these started last kept one process busy minutes after the other
-# had finished. The rest follow by test count, as xdist orders them (Makefile: --no-loadscope-reorder).
+# The longest files, scheduled first: `--dist loadfile` hands each process whole files in order, and one of
+# these started last kept one process busy minutes after the other had finished. The rest follow by test
+# count, as xdist orders them (Makefile: --no-loadscope-reorder).
 LONG_FIRST = ("faults/test_stores.py", "faults/test_kill_resume.py", "faults/test_frozen_worker.py",
               "faults/test_many_machines.py", "faults/test_disk_and_moves.py", "test_plugins.py",
               "faults/test_quiet_server.py", "report/test_report_browser.py", "test_examples.py",
@@ -87,7 +88,13 @@ LONG_FIRST = ("faults/test_stores.py", "faults/test_kill_resume.py", "faults/tes
 
 
 def pytest_collection_modifyitems(session, config, items):
+    """Mark the system layer (tests/layers.py says what it is), then order the files."""
     tests = Path(__file__).parent
+    for item in items:
+        why = system_reason(item)
+        if why:
+            item.add_marker(pytest.mark.system)
+            item.user_properties.append(("system", why))
     count = collections.Counter(item.path for item in items)
 
     def rank(item) -> tuple[int, int]:
@@ -99,3 +106,27 @@ def pytest_collection_modifyitems(session, config, items):
         return long, -count[item.path]
 
     items.sort(key=rank)  # stable: a file's tests keep their order
+
+
+def _guarded(item):
+    """Run a fast-layer test's phase under the Guard: if it starts a process after all, it fails, naming
+    what it started (tests/layers.py's rule missed how: add that way to PROCESS_APIS)."""
+    if item.get_closest_marker("system"):
+        return (yield)
+    with Guard() as guard:
+        result = yield
+    if guard.started:
+        pytest.fail(f"{item.nodeid} is in the fast layers but started {len(guard.started)} process(es): "
+                    f"{guard.started[0]}; tests/layers.py's rule did not see how (add it to PROCESS_APIS)",
+                    pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _guarded(item))

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from ablate.records import CELL, PARENT, CellRecord, ParentRecord, Tag
 from ablate.tracking import read_study
+from ablate.tracking.store import create as create_store
 
 DESIGN_RECORD = {
     "estimable": ["l2", "dropout", "l2:dropout"],
@@ -38,6 +39,7 @@ TUNE_SUMMARY = {"importances": {"train.lr": 0.8, "factors.l2.lambda": 0.2}, "imp
 def store(tmp_path_factory):
     """One real store for the module (creating one costs seconds); each test writes its own experiment."""
     root = tmp_path_factory.mktemp("records")
+    create_store(root / "mlflow.db")  # from the empty-store template, as ablate makes its stores
     return f"sqlite:///{root / 'mlflow.db'}", root
 
 
