@@ -1,7 +1,7 @@
 """The page's parts, shared by every section: Section, FigureBlock, and the one way a figure becomes one.
 
-A leaf module (it imports nothing of the report but `results`), so sections, figures and html can all use
-it without importing each other.
+A leaf module (it imports nothing of the report but `results`; ablate.procs for its figure processes), so
+sections, figures and html can all use it without importing each other.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import gc
 import io
 import multiprocessing as mp
 import os
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from ablate.procs import die_with_parent
 from ablate.report.results import Results
 
 
@@ -102,8 +101,9 @@ def parallel_figures(*shared: Any):
     # (torch and MLflow's too, in `ablate run`), and the ones here walk them on every full collection
     gc.freeze()
     try:
+        # a figure process exits with its report process (a SIGKILL mid-report): procs.die_with_parent
         with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=mp.get_context("fork"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                                 initializer=die_with_parent, initargs=(os.getpid(), 1)) as pool:
             _pools.append(pool)
             try:
                 yield
@@ -113,18 +113,6 @@ def parallel_figures(*shared: Any):
         gc.unfreeze()
         for key in keys:
             _SHARED.pop(key, None)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Each figure process exits within half a second of its report process's death (a SIGKILL mid-report):
-    it would otherwise wait forever on a queue it holds open itself, keeping the parent's output pipes open
-    (a caller reading them until they close, as `subprocess.run` does, would hang)."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ablate-exit-with-parent", daemon=True).start()
 
 
 def _warm_up() -> None:
