@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ablate.event_pump import WorkerEvents
 from ablate.procs import die_with_parent
-from ablate.progress import WorkerEvents
 
 if TYPE_CHECKING:
     from ablate.study import Study
