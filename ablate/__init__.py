@@ -3,6 +3,9 @@
 The supported Python API is ``__all__``: load_study, run, analyze, build_report, and register_model,
 register_dataset, register_regularizer for plugins (ablate/api.py says what each takes). Every name is
 loaded lazily: importing ablate must not import torch, MLflow or Optuna.
+
+May import: ablate.api, ablate.orchestrate, ablate.report.analyze (each on first use; this line covers this
+file alone: the modules beside it are layered by DESIGN.md, cli -> orchestrate -> scheduler/worker -> train).
 """
 
 __version__ = "0.1.0"

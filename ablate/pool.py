@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ablate.progress import WorkerEvents
+from ablate.event_pump import WorkerEvents
+from ablate.procs import die_with_parent
 
 if TYPE_CHECKING:
     from ablate.study import Study
@@ -100,7 +101,7 @@ def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id:
     from ablate.tracking import Tracker
 
     torch.set_num_threads(threads)
-    _die_with_parent(origin.pid)
+    die_with_parent(origin.pid, 137)  # its cell is retried on resume
     interrupts.install()  # a batch system's SIGTERM: mark the cell, as on Ctrl-C (which is never lost)
     emit = lambda kind, **data: events.put((kind, data, os.getpid()))  # noqa: E731
     try:
@@ -133,35 +134,6 @@ def _exit_now(code: int, events) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker whose parent was SIGKILLed stops too (its cell is retried on resume), not run on unseen.
-    `parent` is the `ablate run` process; the direct parent may be the fork server, which ends with it."""
-    import threading
-    import time
-
-    from ablate.scheduler.liveness import is_zombie
-
-    direct = os.getppid()
-
-    def alive() -> bool:  # a killed parent not yet reaped is a zombie: gone for this purpose
-        if os.name == "nt":  # os.kill(pid, 0) there sends CTRL_C_EVENT; spawned workers: getppid suffices
-            return os.getppid() == direct
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return not is_zombie(parent) and os.getppid() == direct  # no /proc (macOS): never a zombie there
-
-    def watch() -> None:
-        while alive():
-            time.sleep(0.5)
-        os._exit(137)
-
-    threading.Thread(target=watch, name="ablate-parent-watch", daemon=True).start()
 
 
 @contextmanager

@@ -1,7 +1,13 @@
 """The package's shape, checked: DESIGN.md's layout rules hold for every module, imports inside functions too.
 
 - no import cycle among ablate's modules (an edge per `import` or `from ... import`, wherever it stands);
-- mlflow is imported only by ablate/tracking.py, optuna only under ablate/scheduler/;
+- the layers: each package's __init__ docstring says what its modules may import, in one paragraph that
+  starts `May import:` and names ablate modules or packages (a parenthesis is a remark); that paragraph is
+  the rule, read from there, so the docstring and the check cannot drift: a module imports only its own
+  package and what the nearest package above it lists, a listed name is one some module there imports, and
+  a subpackage lists nothing its parent may not import (ablate/__init__.py's line covers that file alone;
+  the top-level modules are ordered by DESIGN.md and the cycle check);
+- mlflow is imported only under ablate/tracking/, optuna only under ablate/scheduler/;
 - the `ablate.*` tag and attribute names are spelled only in ablate/records.py (other strings starting with
   `ablate.` must name a module);
 - no module over ~300 lines.
@@ -19,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "ablate"
 MAX_LINES = 310  # "~300": a module this long is one concern
 TAG_NAME = re.compile(r"^ablate\.[a-z_]+")
+MAY_IMPORT = re.compile(r"^May import:(.*?)(?:\n\s*\n|\Z)", re.S | re.M)
 
 
 def modules() -> dict[str, Path]:
@@ -129,11 +136,56 @@ def tag_literals(path: Path, known: dict[str, Path]) -> list[tuple[int, str]]:
     return out
 
 
+def may_import(path: Path) -> set[str] | None:
+    """The names a package's __init__ docstring lists under `May import:`; None when it has no such line."""
+    found = MAY_IMPORT.search(ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "")
+    if found is None:
+        return None
+    return set(re.findall(r"\bablate(?:\.\w+)+", re.sub(r"\([^)]*\)", "", found.group(1))))
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def layers(known: dict[str, Path], graph: dict[str, set[str]]) -> list[str]:
+    """Every import a package's `May import:` line does not allow, and every line that says too much."""
+    packages = sorted(m for m, p in known.items() if p.name == "__init__.py")
+    rules, out = {}, []
+    for package in packages:
+        where = known[package].relative_to(ROOT.parent).as_posix()
+        listed = may_import(known[package])
+        if listed is None:
+            out.append(f"{where}: its docstring has no 'May import:' paragraph")
+            continue
+        out += [f"{where}: 'May import:' names {n}, which is no ablate module" for n in sorted(listed - set(known))]
+        rules[package] = listed
+    for package, listed in rules.items():
+        where = known[package].relative_to(ROOT.parent).as_posix()
+        governed = [package] if package == "ablate" else [
+            m for m in known if _under(m, package)
+            and max((p for p in rules if _under(m, p) and p != "ablate"), key=len) == package]
+        used = set()
+        for module in governed:
+            for target in sorted(graph[module]):
+                allowed = [n for n in listed if _under(target, n)]
+                used.update(allowed)
+                if not allowed and (package == "ablate" or not _under(target, package)):
+                    out.append(f"{known[module].relative_to(ROOT.parent).as_posix()} imports {target}, which "
+                               f"{where} does not list under 'May import:'")
+        out += [f"{where}: 'May import:' names {n}, which nothing there imports" for n in sorted(listed - used)]
+        parent = package.rpartition(".")[0]
+        if parent in rules and parent != "ablate":
+            out += [f"{where}: 'May import:' names {n}, which its parent {parent} may not import"
+                    for n in sorted(listed) if not _under(n, parent) and not any(_under(n, m) for m in rules[parent])]
+    return out
+
+
 def findings() -> dict[str, list[str]]:
     known = modules()
     graph = {m: imports(m, p, known) for m, p in known.items()}
-    out: dict[str, list[str]] = {"cycles": [" -> ".join(c) for c in cycles(graph)], "mlflow": [], "optuna": [],
-                                 "tags": [], "size": []}
+    out: dict[str, list[str]] = {"cycles": [" -> ".join(c) for c in cycles(graph)], "layers": layers(known, graph),
+                                 "mlflow": [], "optuna": [], "tags": [], "size": []}
     for path in known.values():
         rel = path.relative_to(ROOT.parent).as_posix()
         ext = external_imports(path)
@@ -151,6 +203,10 @@ def findings() -> dict[str, list[str]]:
 
 def test_no_import_cycles():
     assert findings()["cycles"] == []
+
+
+def test_each_package_imports_only_what_its_docstring_says():
+    assert findings()["layers"] == []
 
 
 def test_mlflow_only_in_tracking_and_optuna_only_in_scheduler():

@@ -69,3 +69,23 @@ def test_status_before_any_cell_is_enqueued(tiny_raw, write_study, workdir):
     s = study_status(str(path))
     assert s.counts == {"waiting": 8}
     assert any("has no study 'tiny'" in n for n in s.notes)
+
+
+def test_writer_status_and_report_take_the_same_parent_the_oldest(tiny_raw, workdir):
+    """A kill between creating a parent and deleting it as the younger of two (writer.start_parent) leaves a
+    second parent run, never set up and with no cells: the writer, `ablate status` and the report all take
+    the oldest (tracking.client.parent_run), the one the cells hang under."""
+    from ablate.records import Tag
+    from ablate.tracking.reader import find_parent, read_study
+    from ablate.tracking.writer import parent_record
+
+    study = validate_study(tiny_raw)
+    tracker = Tracker("sqlite:///mlflow.db")
+    parent = tracker.start_parent(study)
+    started = tracker.client.get_run(parent).info.start_time
+    leftover = tracker.client.create_run(tracker.experiment_id("tiny"), start_time=started + 1000,
+                                         tags=parent_record(study).to_mlflow()).info.run_id
+    assert tracker.client.get_run(leftover).data.tags[Tag.STUDY] == "tiny"
+    assert tracker.find_parent(study) == parent
+    assert find_parent("tiny", tracker.uri)[0].run_id == parent
+    assert read_study("tiny", tracker.uri).parent.run_id == parent

@@ -1,4 +1,7 @@
-"""Datasets: registered loaders that return in-memory tensors plus a spec; importing registers them all."""
+"""Datasets: registered loaders that return in-memory tensors plus a spec; importing registers them all.
+
+May import: ablate.errors, ablate.params, ablate.registry (nothing of models, regularizers or training).
+"""
 
 from ablate.data import (  # noqa: F401  (registers every dataset)
     ag_news,

@@ -1,4 +1,8 @@
-"""Every regularizer family registers itself on import; adding one = a file here + one import line."""
+"""Regularizers: every family registers itself on import; adding one = a file here + one import line.
+
+May import: ablate.data.base, ablate.data.text (the data spec and token ids a hook sees), ablate.models.base
+(the knobs an architectural regularizer sets), ablate.params, ablate.registry.
+"""
 
 from ablate.regularizers import (  # noqa: F401
     augment,

@@ -124,10 +124,10 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
     cells["phase"], cells["trial_number"] = "ablate", pd.array([pd.NA] * len(cells), dtype="Int64")
     record = entry.record(factors, arms)
     study = StudyInfo(
-        name=Path(source).stem, run_id="", description=f"Analysed from {source} by ablate analyze",
+        study=Path(source).stem, run_id="", description=f"Analysed from {source} by ablate analyze",
         design=design, metric=metric, direction=direction or _direction(metric),
         arms=tuple(a.name for a in arms), factors=tuple(names), seeds=tuple(sorted(int(s) for s in seeds.unique())),
-        design_record=record, min_effect=min_effect)
+        design_record=record, analysis={} if min_effect is None else {"min_effect": min_effect})
     history = pd.DataFrame(columns=["run_id", "arm", "seed", "epoch", "metric", "value"])
     return Results(study=study, cells=cells, history=history, weights={}, params={}, tracking_uri=str(source))
 

@@ -19,7 +19,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ablate.report.page import Section, SectionBuilder, parallel_figures
+from ablate.report.figure_pool import parallel_figures
+from ablate.report.page import Section, SectionBuilder
 from ablate.report.results import Results, load_results
 from ablate.report.sections import DEFAULT_SECTIONS
 from ablate.report.stats.effects import effect_table

@@ -1,33 +1,26 @@
 """The page's parts, shared by every section: Section, FigureBlock, and the one way a figure becomes one.
 
-A leaf module (it imports nothing of the report but `results`), so sections, figures and html can all use
-it without importing each other.
+A leaf module (it imports nothing of the report but `results` and the figure processes, figure_pool), so
+sections, figures and html can all use it without importing each other.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import gc
-import io
-import multiprocessing as mp
-import os
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from matplotlib.figure import Figure
 
+from ablate.report import figure_pool
 from ablate.report.results import Results
 
 
 class FigureBlock:
     """A rendered figure: the PNG travels inside the page as base64, so the file opens offline. While a
-    `parallel_figures` pool is open the PNG is still being drawn in another process; reading png_base64
-    waits for it (and draws it here if that process could not)."""
+    `figure_pool.parallel_figures` pool is open the PNG is still being drawn in another process; reading
+    png_base64 waits for it (and draws it here if that process could not)."""
 
     def __init__(self, id: str, title: str, png_base64: str | Future, caption: str = "", redo=None):
         self.id, self.title, self.caption, self._png, self._redo = id, title, caption, png_base64, redo
@@ -55,98 +48,8 @@ class Section:
 SectionBuilder = Callable[[Results], "Section | None"]
 
 
-def figure_png(fig: Figure, dpi: int = 100) -> str:
-    """Figure -> base64 PNG text (zlib level 3: a third faster to encode than the default 6, ~5% larger)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-@dataclass(frozen=True)
-class _Inherited:
-    """Stands for an argument the pool's processes already hold: they were forked after it was shared."""
-
-    key: int
-
-
-_SHARED: dict[int, Any] = {}  # what parallel_figures shares with its processes (they inherit it at fork)
-
-
-def _render(fn: Callable[..., Figure], *args) -> str:
-    args = tuple(_SHARED[a.key] if isinstance(a, _Inherited) else a for a in args)  # KeyError: drawn inline
-    return figure_png(fn(*args))
-
-
-_pools: list[ProcessPoolExecutor] = []  # the pool parallel_figures opened, while it is open
-
-
-@contextlib.contextmanager
-def parallel_figures(*shared: Any):
-    """Draw the figures in forked processes while the statistics go on here: drawing (layout, rasterizing,
-    PNG encoding) is most of a report's time, and each figure is independent of the others. One process
-    per core beyond this one's; none on one core or where fork is missing (figures are then drawn inline).
-
-    `shared` (the Results) is not sent with every figure: the processes are forked at the first figure,
-    after it is registered here, so they inherit it (a 32-cell study's Results pickles to ~1.2 MB, which
-    each of a dozen figures would otherwise pay to send and unpickle). A tiny figure is drawn before the
-    fork for the same reason (_warm_up)."""
-    cores = os.cpu_count() or 1
-    if cores < 2 or "fork" not in mp.get_all_start_methods():
-        yield
-        return
-    _warm_up()
-    keys = [id(obj) for obj in shared]
-    _SHARED.update(zip(keys, shared, strict=True))
-    # every object alive now is left out of garbage collection until the pool closes (Python's advice for a
-    # process about to fork): a collection in a process would walk, and so copy, all its inherited objects
-    # (torch and MLflow's too, in `ablate run`), and the ones here walk them on every full collection
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=mp.get_context("fork"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-            _pools.append(pool)
-            try:
-                yield
-            finally:
-                _pools.remove(pool)
-    finally:
-        gc.unfreeze()
-        for key in keys:
-            _SHARED.pop(key, None)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Each figure process exits within half a second of its report process's death (a SIGKILL mid-report):
-    it would otherwise wait forever on a queue it holds open itself, keeping the parent's output pipes open
-    (a caller reading them until they close, as `subprocess.run` does, would hang)."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ablate-exit-with-parent", daemon=True).start()
-
-
-def _warm_up() -> None:
-    """Draw a tiny figure here before the fork: the processes inherit a warm matplotlib (the Agg backend
-    and PIL's PNG plugin imported, the font loaded, the style's first lookups done), ~50 ms once here
-    instead of ~0.2 s in each process's first figure."""
-    from ablate.report.figures.style import style
-
-    with style():
-        fig = Figure(figsize=(1, 1))
-        ax = fig.subplots()
-        ax.set_title("warm-up")
-        ax.plot([0, 1], [0, 1])
-        ax.fill_between([0, 1], [0, 1])
-        fig.savefig(io.BytesIO(), format="png", dpi=10)
-
-
 def figure_block(fid: str, title: str, fn: Callable[..., Figure], *args) -> FigureBlock:
     """Render one figure (in parallel_figures' pool when one is open); its function's first docstring line
     (why the figure exists) becomes the caption."""
     caption = (fn.__doc__ or "").strip().split("\n")[0]
-    if _pools:
-        sent = tuple(_Inherited(id(a)) if _SHARED.get(id(a)) is a else a for a in args)
-        return FigureBlock(fid, title, _pools[-1].submit(_render, fn, *sent), caption, lambda: _render(fn, *args))
-    return FigureBlock(fid, title, _render(fn, *args), caption)
+    return FigureBlock(fid, title, figure_pool.draw(fn, *args), caption, lambda: figure_pool.render(fn, *args))

@@ -8,7 +8,7 @@ returns records (ablate/records.py); everything here works on those plain values
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -32,35 +32,35 @@ HISTORY_COLUMNS = ["run_id", "arm", "seed", "epoch", "metric", "value"]
 
 
 @dataclass(frozen=True)
-class StudyInfo:
-    """The parent run: what the study was and where it ran (provenance for the report header)."""
+class StudyInfo(ParentRecord):
+    """The parent run as the report reads it: the record's fields (declared once, in records.py), plus what the
+    report derives from them (the name, the margin, the seed plan, the baseline, what the design supports)."""
 
-    name: str
-    run_id: str
-    study_hash: str = ""
-    description: str = ""
-    design: str = ""
-    metric: str = "test_acc"
-    direction: str = "maximize"
-    arms: tuple[str, ...] = ()
-    factors: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = ()
-    model: str = ""
-    dataset: str = ""
-    git_commit: str = ""
-    versions: dict[str, str] = field(default_factory=dict)
-    machine: str = ""
-    created: str = ""
-    precision: str = ""
-    design_record: dict[str, Any] = field(default_factory=dict)  # the design's record (designs/: record())
-    tuned: dict[str, float] | None = None  # a tune phase's frozen values
-    tune_importances: dict[str, float] = field(default_factory=dict)
-    tune_importance_method: str = ""
-    tune_optuna_study: str = ""
-    params: dict[str, str] = field(default_factory=dict)
-    min_effect: float | None = None  # metric.min_effect; None: the metric's default (stats/margin.py)
-    seed_plan: dict[str, int] = field(default_factory=dict)  # seeds: {initial, max}, when added until decided
-    seed_decision: dict[str, Any] | None = None  # the recorded decision of seeds-until-decided (sequential)
+    @classmethod
+    def of(cls, parent: ParentRecord) -> StudyInfo:
+        """The parent record -> StudyInfo (a malformed tag has already degraded to empty in the record)."""
+        return cls(**{f.name: getattr(parent, f.name) for f in fields(ParentRecord)})
+
+    @property
+    def name(self) -> str:
+        return self.study
+
+    @property
+    def min_effect(self) -> float | None:
+        """metric.min_effect; None: the metric's default (stats/margin.py)."""
+        value = self.analysis.get("min_effect")
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    @property
+    def seed_plan(self) -> dict[str, int]:
+        """seeds: {initial, max}, when seeds are added until decided."""
+        return {k: int(v) for k, v in (self.analysis.get("seeds") or {}).items() if isinstance(v, int)}
+
+    @property
+    def seed_decision(self) -> dict[str, Any] | None:
+        """The recorded decision of seeds-until-decided (stats/sequential.py)."""
+        decision = self.analysis.get("sequential")
+        return decision if isinstance(decision, dict) else None
 
     @property
     def planned_epochs(self) -> int | None:
@@ -149,7 +149,7 @@ def load_results(study_name: str, tracking_uri: str) -> Results:
 
 def results_from(records: StudyRecords) -> Results:
     """Records (plain values, however they were read) -> the tidy tables."""
-    study = parse_study(records.parent)
+    study = StudyInfo.of(records.parent)
     cells, params = parse_cells(records.cells, study.factors)
     cells = dedupe_cells(cells)
     kept = set(cells["run_id"])
@@ -172,43 +172,6 @@ def results_from(records: StudyRecords) -> Results:
 # --------------------------------------------------------------------------------------------------------
 # Parsing: records -> plain tables
 # --------------------------------------------------------------------------------------------------------
-def parse_study(parent: ParentRecord) -> StudyInfo:
-    """The parent record -> StudyInfo (a malformed tag has already degraded to empty in the record)."""
-    return StudyInfo(
-        name=parent.study,
-        run_id=parent.run_id,
-        study_hash=parent.study_hash,
-        description=parent.description,
-        design=parent.design,
-        metric=parent.metric,
-        direction=parent.direction,
-        arms=parent.arms,
-        factors=parent.factors,
-        seeds=parent.seeds,
-        model=parent.model,
-        dataset=parent.dataset,
-        git_commit=parent.git_commit,
-        versions=dict(parent.versions),
-        machine=parent.machine,
-        created=parent.created,
-        precision=parent.precision,
-        design_record=dict(parent.design_record),
-        tuned=parent.tuned,
-        tune_importances=dict(parent.tune_importances),
-        tune_importance_method=parent.tune_importance_method,
-        tune_optuna_study=parent.tune_optuna_study,
-        params=dict(parent.params),
-        min_effect=_positive(parent.analysis.get("min_effect")),
-        seed_plan={k: int(v) for k, v in (parent.analysis.get("seeds") or {}).items() if isinstance(v, int)},
-        seed_decision=parent.analysis.get("sequential") if isinstance(parent.analysis.get("sequential"), dict)
-        else None,
-    )
-
-
-def _positive(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and value > 0 else None
-
-
 def parse_cells(children: list[CellRecord], factors: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
     """One row per child run: identity, status, factor switches (bool columns) and final metric values."""
     rows, params = [], {}

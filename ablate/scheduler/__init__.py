@@ -1,3 +1,7 @@
 """The only package that imports optuna: storage.py (URLs, opening, whole studies), cells.py (enqueue once,
 claim, settle, adopt), liveness.py (heartbeats, dead workers), tune.py (the tune phase), dashboard.py.
-Private Optuna access sits in _optuna.py alone. Nothing is imported here: importing a submodule stays cheap."""
+Private Optuna access sits in _optuna.py alone. Nothing is imported here: importing a submodule stays cheap.
+
+May import: ablate.study, ablate.records, ablate.tuning, ablate.errors, ablate.faults, ablate.procs,
+ablate.testpoints, ablate.uri (never tracking, worker or train: the queue knows cells, not training).
+"""

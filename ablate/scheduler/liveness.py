@@ -13,11 +13,11 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import optuna
 
 from ablate.errors import AblateError
+from ablate.procs import is_zombie, proc_start
 from ablate.records import TrialAttr
 from ablate.scheduler import _optuna
 
@@ -57,29 +57,6 @@ def _host() -> str:
 
 def host_id() -> str:
     return f"{_host()}:{os.getpid()}"
-
-
-def proc_start(pid: int) -> str:
-    """The process's start time in clock ticks (Linux), so a reused pid is not mistaken for the worker."""
-    return _proc_field(pid, 19)
-
-
-def _proc_field(pid: int, index: int) -> str:
-    """A field of /proc/<pid>/stat after the command name (0: state, 19: start time); '' elsewhere."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[index]
-    except (OSError, IndexError):
-        return ""
-
-
-def is_zombie(pid: int) -> bool:
-    """The process ended but nobody reaped it yet (a container without an init, a parent not yet waiting)."""
-    return _proc_field(pid, 0) in ("Z", "X")
-
-
-def is_stopped(pid: int) -> bool:
-    """Stopped by a signal (SIGSTOP, SIGTSTP) or a debugger: alive, yet running nothing until resumed."""
-    return _proc_field(pid, 0) in ("T", "t")
 
 
 def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:

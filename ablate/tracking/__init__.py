@@ -5,6 +5,9 @@ Everything crosses this boundary as records (ablate/records.py), so no other mod
 
 Exports are lazy: a reader (`ablate report`, `ablate status`) imports the reader side only, never the
 writer's torch (the cell config and checkpoint code), which is 2-3 s of a cold report process.
+
+May import: ablate.records, ablate.study, ablate.artifacts (the cell config and checkpoint files),
+ablate.errors, ablate.faults, ablate.testpoints (never scheduler, worker or report).
 """
 
 _EXPORTS = {

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ablate import faults
-from ablate.records import CellRecord
+from ablate.records import PARENT, CellRecord, Tag
 from ablate.tracking import store
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -245,6 +245,18 @@ def search_all(client: MlflowClient, experiment_ids: list[str], filter_string: s
         token = page.token
         if not token:
             return runs
+
+
+def parent_run(client: MlflowClient, experiment_id: str):
+    """The study's parent run, or None: the oldest, ties broken by run id, for writers and readers alike.
+
+    Two processes starting one study at once each create a parent, then both take the oldest and the other
+    deletes its own (writer.start_parent); a kill between that create and delete leaves the younger one
+    behind, never set up and with no cells. The oldest is the one every process agreed on and the cells
+    hang under, so a report or `ablate status` that took the newest would show that empty leftover.
+    """
+    runs = search_all(client, [experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'")
+    return min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id), default=None)
 
 
 def cell_of(run) -> CellRecord:

@@ -18,7 +18,14 @@ from ablate.records import (
     Tag,
 )
 from ablate.tracking import store
-from ablate.tracking.client import artifact_json, cell_of, make_client, missing_artifacts, search_all
+from ablate.tracking.client import (
+    artifact_json,
+    cell_of,
+    make_client,
+    missing_artifacts,
+    parent_run,
+    search_all,
+)
 from ablate.tracking.summary import log_arm_summary
 
 
@@ -35,12 +42,11 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
         raise AblateError(f"no study named {study_name!r} in the MLflow store {tracking_uri} "
                           f"(experiments there: {', '.join(sorted(known)) or 'none'})")
     exp_ids = [experiment.experiment_id]
-    parents = search_all(client, exp_ids, f"tags.`{Tag.ROLE}` = '{PARENT}'")
-    if not parents:
+    top = parent_run(client, experiment.experiment_id)
+    if top is None:
         raise AblateError(f"experiment {study_name!r} in {tracking_uri} has no ablate parent run "
                           f"(tag {Tag.ROLE}={PARENT}); was it created by `ablate run`?")
-    parent_run = max(parents, key=lambda r: r.info.start_time or 0)
-    parent = ParentRecord.from_mlflow(parent_run.info.run_id, parent_run.data.tags, parent_run.data.params)
+    parent = ParentRecord.from_mlflow(top.info.run_id, top.data.tags, top.data.params)
     children = [r for r in search_all(client, exp_ids, f"tags.`{Tag.PARENT_RUN_ID}` = '{parent.run_id}'")
                 if r.data.tags.get(Tag.ROLE) == CELL]
 
@@ -50,7 +56,7 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
         found = artifact_json(client, run.info.run_id, WEIGHTS_ARTIFACT, run.info.artifact_uri)
         if found is not None:
             weights[run.info.run_id] = found
-    tune = (artifact_json(client, parent.run_id, TUNE_HISTORY_ARTIFACT, parent_run.info.artifact_uri)
+    tune = (artifact_json(client, parent.run_id, TUNE_HISTORY_ARTIFACT, top.info.artifact_uri)
             if parent.tuned is not None else None)
     return StudyRecords(parent=parent, cells=[cell_of(r) for r in children], histories=histories,
                         weights=weights, tune_summary=tune, tracking_uri=tracking_uri,
@@ -80,15 +86,13 @@ def _histories(client, runs) -> dict[str, dict[str, list[tuple[int, float]]]]:
 
 
 def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] | None:
-    """The study's parent run (the newest, as read_study takes it) and its status; None when absent."""
+    """The study's parent run (client.parent_run: the one read_study and the writer take) and its status;
+    None when absent."""
     client = make_client(tracking_uri)
     experiment = client.get_experiment_by_name(study_name)
-    if experiment is None:
+    run = parent_run(client, experiment.experiment_id) if experiment is not None else None
+    if run is None:
         return None
-    parents = search_all(client, [experiment.experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'")
-    if not parents:
-        return None
-    run = max(parents, key=lambda r: r.info.start_time or 0)
     return ParentRecord.from_mlflow(run.info.run_id, run.data.tags, run.data.params), run.info.status
 
 

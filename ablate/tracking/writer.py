@@ -22,7 +22,6 @@ from ablate.errors import AblateError
 from ablate.records import (
     CONFIG_ARTIFACT,
     DESIGN_ARTIFACT,
-    PARENT,
     RESOLVED_STUDY_ARTIFACT,
     SEQUENTIAL_ARTIFACT,
     STUDY_ARTIFACT,
@@ -44,6 +43,7 @@ from ablate.tracking.client import (
     cell_of,
     close_running,
     make_client,
+    parent_run,
     resolve_uri,
     search_all,
 )
@@ -151,10 +151,8 @@ class Tracker:
         exp_id = self.experiment_id(study.name, create=False)
         if exp_id is None:
             return None
-        runs = self.client.search_runs([exp_id], f"tags.`{Tag.ROLE}` = '{PARENT}'", max_results=50)
-        # the oldest: every process that started the study at the same moment agrees on the same one
-        runs = sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
-        return runs[0].info.run_id if runs else None
+        run = parent_run(self.client, exp_id)
+        return run.info.run_id if run else None
 
     def parent_record(self, run_id: str) -> ParentRecord:
         run = self.client.get_run(run_id)

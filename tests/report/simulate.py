@@ -23,7 +23,7 @@ def results_from_cells(
         cells["status"] = "FINISHED"
     arms = tuple(dict.fromkeys(cells["arm"]))
     study = StudyInfo(
-        name="sim",
+        study="sim",
         run_id="p",
         arms=arms,
         factors=tuple(factors),

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ablate.report import page
+from ablate.report import figure_pool, page
 from ablate.report.results import computed_once, load_results
 from ablate.report.stats.effects import effect_table
 from ablate.report.stats.leaderboard import leaderboard
@@ -44,22 +44,22 @@ def _tiny(results):
 def test_figure_processes_inherit_the_results_and_draw_what_is_drawn_inline(study_store):
     res = load_results("synthetic", study_store[0])
     inline = page.figure_block("t", "tiny", _tiny, res).png_base64
-    with page.parallel_figures(res):
-        pool, seen = page._pools[-1], []
+    with figure_pool.parallel_figures(res):
+        pool, seen = figure_pool._pools[-1], []
         submit = pool.submit
         pool.submit = lambda fn, *args: (seen.append(args), submit(fn, *args))[1]
         block = page.figure_block("t", "tiny", _tiny, res)
-        assert seen == [(_tiny, page._Inherited(id(res)))]  # a token went to the process, not the Results
+        assert seen == [(_tiny, figure_pool._Inherited(id(res)))]  # a token went to the process, not the Results
         assert block.png_base64 == inline
-    assert id(res) not in page._SHARED
-    with page.parallel_figures():  # not shared: it is sent, and drawn all the same
+    assert id(res) not in figure_pool._SHARED
+    with figure_pool.parallel_figures():  # not shared: it is sent, and drawn all the same
         assert page.figure_block("t", "tiny", _tiny, res).png_base64 == inline
 
 
 def test_a_figure_whose_shared_argument_is_gone_is_drawn_here(study_store):
     res = load_results("synthetic", study_store[0])
-    token = page._Inherited(12345)  # what a process forked before the share would fail to resolve
-    block = page.FigureBlock("t", "tiny", _failed_future(token), redo=lambda: page._render(_tiny, res))
+    token = figure_pool._Inherited(12345)  # what a process forked before the share would fail to resolve
+    block = page.FigureBlock("t", "tiny", _failed_future(token), redo=lambda: figure_pool.render(_tiny, res))
     assert block.png_base64 == page.figure_block("t", "tiny", _tiny, res).png_base64
 
 
@@ -68,7 +68,7 @@ def _failed_future(token):
 
     future: Future = Future()
     try:
-        page._render(_tiny, token)
+        figure_pool.render(_tiny, token)
     except KeyError as e:
         future.set_exception(e)
     return future
@@ -84,7 +84,7 @@ def test_reading_a_study_back_never_imports_torch():
 
 SLOW_REPORT = """
 import sys, time
-from ablate.report import page
+from ablate.report import figure_pool, page
 from ablate.report.html import render_report
 from ablate.report.results import load_results
 
@@ -95,7 +95,7 @@ def section(results):
     return page.Section("slow", "slow", "_figures.html", {"figures": [page.figure_block("s", "slow", slow, results)]})
 
 res = load_results("synthetic", sys.argv[1])
-with page.parallel_figures(res):
+with figure_pool.parallel_figures(res):
     block = page.figure_block("s", "slow", slow, res)
     print("drawing", flush=True)
     block.png_base64

@@ -70,7 +70,7 @@ def test_mean_band_over_seeds():
 
 def test_figures_say_why_they_are_empty():
     empty = Results(
-        study=StudyInfo(name="s", run_id="p"),
+        study=StudyInfo(study="s", run_id="p"),
         cells=pd.DataFrame(columns=["run_id", "arm", "seed", "status", "phase"]),
         history=pd.DataFrame(columns=["run_id", "arm", "seed", "epoch", "metric", "value"]),
         weights={},

@@ -9,7 +9,7 @@ import pytest
 
 from ablate.errors import AblateError
 from ablate.records import ParentRecord, Tag
-from ablate.report.results import dedupe_cells, load_results, parse_study
+from ablate.report.results import StudyInfo, dedupe_cells, load_results
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_malformed_json_tags_degrade_to_empty():
     parent = ParentRecord.from_mlflow(
         "p", {Tag.STUDY: "s", Tag.ARMS: "[oops", Tag.SEEDS: json.dumps({"a": 1}), Tag.DESIGN_RECORD + "levels": "{"}
     )
-    s = parse_study(parent)
+    s = StudyInfo.of(parent)
     assert s.arms == () and s.seeds == () and s.metric == "test_acc"
 
 

@@ -187,7 +187,7 @@ def _results(direction="maximize") -> Results:
         }
     )
     study = StudyInfo(
-        name="s",
+        study="s",
         run_id="p",
         arms=("baseline", "dropout", "l2"),
         factors=("dropout", "l2"),

@@ -2,6 +2,9 @@
 
 A part is added by writing one builder (one file here) and listing it in `DEFAULT_SECTIONS`, never by
 editing the page template.
+
+May import: ablate.report.page, ablate.report.results, ablate.report.stats, ablate.report.figures,
+ablate.uri (links to the runs).
 """
 
 from __future__ import annotations

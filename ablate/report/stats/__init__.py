@@ -8,4 +8,6 @@ leaderboard, the effects table (effects), the verdicts and the levels summary.
 
 Seeds are paired (seed k shares init, data order and augmentation across arms), so comparisons between
 two arms use per-seed differences: the seed-to-seed spread cancels and few seeds go further.
+
+May import: ablate.report.results, ablate.spec (the metrics' default margins).
 """
