@@ -66,8 +66,8 @@ def parallel_figures(*shared: Any):
     after it is registered here, so they inherit it (a 32-cell study's Results pickles to ~1.2 MB, which
     each of a dozen figures would otherwise pay to send and unpickle). A tiny figure is drawn before the
     fork for the same reason (_warm_up)."""
-    cores = os.cpu_count() or 1
-    if cores < 2 or "fork" not in mp.get_all_start_methods():
+    processes = figure_processes()
+    if processes < 1:
         yield
         return
     _warm_up()
@@ -79,7 +79,7 @@ def parallel_figures(*shared: Any):
     gc.freeze()
     try:
         # a figure process exits with its report process (a SIGKILL mid-report): procs.die_with_parent
-        with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=mp.get_context("fork"),
+        with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork"),
                                  initializer=die_with_parent, initargs=(os.getpid(), 1)) as pool:
             _pools.append(pool)
             try:
@@ -90,6 +90,16 @@ def parallel_figures(*shared: Any):
         gc.unfreeze()
         for key in keys:
             _SHARED.pop(key, None)
+
+
+def figure_processes() -> int:
+    """How many figure processes a report forks: one per core up to 4, none on one core or where fork is
+    missing; $ABLATE_FIGURE_PROCESSES sets it (0: every figure drawn inline, as the fast test layers do)."""
+    if "fork" not in mp.get_all_start_methods():
+        return 0
+    raw = os.environ.get("ABLATE_FIGURE_PROCESSES", "").strip()
+    cores = os.cpu_count() or 1
+    return int(raw) if raw.isdigit() else min(cores, 4) if cores >= 2 else 0
 
 
 def _warm_up() -> None:
