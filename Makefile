@@ -7,7 +7,7 @@ name    ?= quickstart
 workers ?= 2  # cells trained at a time (one in ablate run itself): 2 cores here, 1.4-1.5x faster than 1 on the quickstart
 port    ?= 5000
 
-.PHONY: install study report status ui test lint validate clean-stores help dashboard
+.PHONY: install study report status ui test test-all lint validate clean-stores help dashboard
 
 help:
 	@echo "make install              create .venv and install ablate with dev extras"
@@ -17,7 +17,8 @@ help:
 	@echo "make report name=NAME     rebuild reports/NAME/index.html from MLflow alone"
 	@echo "make ui                   MLflow UI on http://127.0.0.1:$(port) over ./mlflow.db"
 	@echo "make dashboard name=NAME  optuna-dashboard on http://127.0.0.1:$(dashboard_port) over the study's storage"
-	@echo "make test                 run the test suite"
+	@echo "make test                 the fast test layers: unit and in-process integration (under 3 minutes)"
+	@echo "make test-all             every test layer, system too (processes, servers, browser; what CI runs)"
 	@echo "make lint                 ruff"
 	@echo "make validate             validate every studies/*.yaml"
 	@echo "make bench                the seven speed figures (benchmarks/; minutes, on a quiet machine)"
@@ -53,10 +54,16 @@ dashboard: $(STAMP)
 	$(BIN)/python -c "import optuna_dashboard" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dashboard]'
 	$(BIN)/ablate dashboard studies/$(name).yaml --host 127.0.0.1 --port $(dashboard_port)
 
-# two test processes (one torch thread each, tests/conftest.py): most tests wait on subprocesses and stores
+# two test processes (one torch thread each, tests/conftest.py). `make test`: the unit and in-process
+# integration layers (no process, server or browser started; minutes). `make test-all`: every layer, the
+# system one too (ablate commands, workers, servers, Chromium, PostgreSQL, kill chains): what CI runs
 jobs    ?= 2
+PYTEST  := $(BIN)/pytest -q -n $(jobs) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(jobs) --dist loadfile --no-loadscope-reorder
+	$(PYTEST) -m "not system"
+
+test-all: $(STAMP)
+	$(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ablate tests benchmarks

@@ -26,11 +26,21 @@ def project(tmp_path) -> Path:
     return d
 
 
-@pytest.fixture
-def finished(project) -> Path:
-    out = run_ablate(project, "run", "study.yaml", "--quiet", "--no-report")
+@pytest.fixture(scope="session")
+def finished_template(tmp_path_factory) -> Path:
+    """The small study run to the end once per pytest run; each test that damages it gets a copy."""
+    d = tmp_path_factory.mktemp("finished") / "project"
+    d.mkdir()
+    write_study(d, SMALL)
+    out = run_ablate(d, "run", "study.yaml", "--quiet", "--no-report")
     assert out.returncode == 0 and "2/2 cells finished" in out.stdout, out.stderr
-    return project
+    return d
+
+
+@pytest.fixture
+def finished(finished_template, tmp_path) -> Path:
+    """A finished project of this test's own: the template copied (a project moves with its stores)."""
+    return Path(shutil.copytree(finished_template, tmp_path / "finished"))
 
 
 def test_a_kill_while_mlflow_creates_its_store_leaves_none(project):
