@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from ablate import pool
-from ablate.data import DATASETS
 from ablate.cli import main
+from ablate.data import DATASETS
 from ablate.errors import AblateError, StudyError
 from ablate.models import MODELS
 from ablate.orchestrate import run_study

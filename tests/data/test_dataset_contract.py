@@ -26,7 +26,7 @@ def _npz(tmp_path):
 
 def _image_folder(tmp_path):
     rng = np.random.default_rng(0)
-    for k, name in enumerate(("cat", "dog")):
+    for name in ("cat", "dog"):
         (tmp_path / "pets" / name).mkdir(parents=True)
         for i in range(8):
             Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
