@@ -86,6 +86,14 @@ def cmd_validate(args) -> int:
             print(f"tune phase first: {study.tune.trials} trials on arm '{tune_arm(study).name}' "
                   f"({', '.join(study.tune.params)})")
         print(f"{len(arms)} arms x {len(study.seeds)} seeds = {len(arms) * len(study.seeds)} cells")
+        if args.check_plugins:
+            from ablate.testing import check_plugins
+
+            failures = check_plugins(study)
+            for line in failures:
+                print(f"{path}: plugin contract broken: {line}", file=sys.stderr)
+            code = 2 if failures else code
+            print(f"plugins: {len(study.plugins)} checked, {len(failures)} broken contracts")
     return code
 
 

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check study files; print arms and cell counts; touch no store")
     v.add_argument("study", nargs="+", help="study files, then any overrides (KEY=VALUE) for all of them")
     plugin(v)
+    v.add_argument("--check-plugins", action="store_true", help="also run ablate.testing's contract checks on "
+                   "every model, dataset and regularizer the study's plugins register (trains a step or two)")
 
     rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
     rep.add_argument("study", help="a study YAML file or a study name")

@@ -152,6 +152,12 @@ def load(plugin: Plugin) -> None:
     _LOADED[plugin.target] = (plugin.sha256, _added(before))
 
 
+def registered_by(plugin: Plugin) -> list[tuple[str, str]]:
+    """(kind, name) of every model, dataset and regularizer the plugin registered when it loaded."""
+    done = _LOADED.get(plugin.target)
+    return [(getattr(reg, "kind", "?"), name) for reg, name in (done[1] if done else [])]
+
+
 def _file_module_name(path: Path) -> str:
     stem = re.sub(r"\W", "_", path.stem)
     return f"ablate_plugin_{stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"

@@ -8,8 +8,6 @@ needs nothing else; its test runs `ablate run` on it through the CLI, stores and
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 
 import numpy as np
@@ -22,7 +20,8 @@ from ablate.designs.base import unique_arms
 from ablate.designs.plackett_burman import interaction_aliasing, pb_rows, pb_runs
 from ablate.errors import StudyError
 from ablate.records import ParentRecord, Tag
-from ablate.study import Factor, arm_name
+from ablate.study import Factor
+from ablate.testing import ContractError, check_design
 from ablate.tracking import resolve_uri
 from ablate.validate import validate_study
 
@@ -40,23 +39,32 @@ def _study(tiny_raw, design, factors=FIVE):
 
 @pytest.mark.parametrize("name", DESIGNS.names())
 def test_every_design_keeps_the_contract(tiny_raw, name):
-    study = _study(tiny_raw, name)
-    design = study.design
-    assert design.name == name and isinstance(design, DESIGNS.get(name))
+    study = check_design(name, OPTIONS.get(name), FIVE)  # ablate.testing: arms, baseline, record, canonical form
     arms = study.arms()
-    assert arms and len({a.levels for a in arms}) == len(arms)
-    assert all(a.name == arm_name(study.factors, a.levels) for a in arms)
-    assert len(study.cells()) == len(arms) * len(study.seeds)
+    assert isinstance(study.design, DESIGNS.get(name)) and len(study.cells()) == len(arms) * len(study.seeds)
     record = study.design_record(arms)
-    assert json.loads(json.dumps(record)) == record
     assert "vs_baseline" in record["analyses"] and set(record["analyses"]) <= ANALYSES
-    assert set(record["estimable"]) <= {":".join(c) for k in (1, 2) for c in itertools.combinations(FIVE, k)}
     if "contribution" in record["analyses"]:
         assert set(record["contributions"]) == set(FIVE)
-    assert all(isinstance(line, str) for line in design.describe(study.factors, arms))
-    canonical = design.canonical()
-    assert canonical["name"] == name and {"arms", "resolution"} <= set(canonical)
-    assert DESIGNS.get(name).summary
+
+
+def test_a_design_that_breaks_the_contract_fails_naming_it():
+    from ablate.designs.base import Design
+
+    class Repeats(Design):
+        name = "repeats"
+        summary = "every arm twice"
+
+        def arms(self, factors):
+            base = DESIGNS.get("add_one")().arms(factors)
+            return base + base
+
+    DESIGNS.register()(Repeats)
+    try:
+        with pytest.raises(ContractError, match=r"design 'repeats': `arms` must list distinct arms"):
+            check_design(Repeats)
+    finally:
+        DESIGNS.unregister("repeats")
 
 
 @pytest.mark.parametrize("name", [n for n in DESIGNS.names() if n not in OPTIONS])

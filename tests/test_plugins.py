@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ablate import pool
+from ablate.cli import main
 from ablate.data import DATASETS
 from ablate.errors import AblateError, StudyError
 from ablate.models import MODELS
@@ -154,6 +155,30 @@ def test_the_command_line_plugin_flag_does_the_same(plugged, tmp_path):
     assert "4 arms x 1 seeds = 4 cells" in ok.stdout
     listed = run("list", "models", "--plugin", "plugin.py")
     assert f"{tag}_mlp" in listed.stdout and "A plugin's perceptron." in listed.stdout
+
+
+def test_check_plugins_runs_the_contracts_of_what_the_plugins_register(plugged, workdir, capsys):
+    tag, folder = plugged
+    assert main(["validate", str(folder / "study.yaml"), "--check-plugins"]) == 0, capsys.readouterr().err
+    assert "plugins: 1 checked, 0 broken contracts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("hook,says", [
+    ("", "it overrides no hook that could (`penalty` or `loss_kwargs`"),  # declared, never implemented
+    ("    def penalty(self, ctx):\n        return 0.0 * sum(p.sum() for p in ctx.penalized)\n",
+     "its hook `penalty` ran and changed nothing"),
+])
+def test_check_plugins_fails_a_regularizer_that_does_not_change_what_it_declares(plugged, workdir, capsys, hook,
+                                                                                   says):
+    tag, folder = plugged
+    source = plugin_source(tag)
+    start = source.index("    def penalty(self, ctx):")
+    (folder / "plugin.py").write_text(source[:start] + hook)
+    assert main(["validate", str(folder / "study.yaml"), "--check-plugins"]) == 2
+    err = capsys.readouterr().err
+    assert f"plugin.py: regularizer '{tag}_shrink' on model '{tag}_mlp' breaks its declaration `changes: [loss]`" \
+        in err, err
+    assert says in err
 
 
 @pytest.mark.parametrize("broken,line,kind", [

@@ -2,8 +2,8 @@
 
 The front end is chosen by the data spec's kind, so one study format ablates both. Positions are *learned*
 (a ``pos_embedding`` table, one row per token or patch, plus one for the CLS token), as in BERT and ViT:
-inputs have a fixed maximum length, and the table is exempt from weight penalties (see
-``penalized_parameters``). Every block is ``x + drop_path(drop(attn(LN(x))))`` then
+inputs have a fixed maximum length, and the table is exempt from weight penalties (the model declares it in
+``no_weight_decay``, read by ``penalized_parameters``). Every block is ``x + drop_path(drop(attn(LN(x))))`` then
 ``x + drop_path(drop(mlp(LN(x))))``; a final LayerNorm precedes the pooling and the head.
 
 Regularizer layers exist only when on (as in the CNN): ``dropout`` (embeddings, both residual branches and
@@ -141,6 +141,11 @@ class Transformer(nn.Module):
         self.noise_pooled = _optional(gaussian_dropout, GaussianDropout)
         self.head = nn.Linear(dim, spec.num_classes)
         self._init_weights()
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters penalties skip (read by ablate.regularizers.penalized_parameters; timm's convention): a
+        position's learned vector and the CLS token are inputs, not capacity."""
+        return {"pos_embedding", "cls_token"}
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -101,50 +101,66 @@ class Regularizer:
     def __init__(self, params: BaseModel):
         self.params = params
 
-    # architectural knobs passed to the model builder (e.g. {"dropout": 0.5})
     def model_kwargs(self) -> dict:
+        """Called once per cell, before the model is built: the architectural knobs passed to the model builder
+        (e.g. ``{"dropout": 0.5}``); each key must be in ``applies_to``. Also called at validation, to find two
+        regularizers setting one knob."""
         return {}
 
-    # optimizer settings (e.g. {"weight_decay": 1e-4}); applied to the penalized parameter group only
     def optimizer_kwargs(self) -> dict:
+        """Called once per cell, when the optimizer is built: its settings (e.g. ``{"weight_decay": 1e-4}``),
+        applied to the penalized parameter group only (see penalized_parameters)."""
         return {}
 
-    # training-loss settings for F.cross_entropy (e.g. {"label_smoothing": 0.1})
     def loss_kwargs(self) -> dict:
+        """Called once per cell, when the training loop is set up: keywords for the training loss's
+        ``F.cross_entropy`` (e.g. ``{"label_smoothing": 0.1}``); validation and test losses never see them."""
         return {}
 
-    # an extra loss term (L1, L2, elastic net); None = nothing to add
     def penalty(self, ctx: Context) -> Tensor | None:
+        """Called every training step, after the forward pass, each time the batch's loss is computed (twice
+        a step with SAM): a term added to the loss (L1, L2, elastic net), or None to add nothing."""
         return None
 
-    # batched, on-device, drawing from ctx.gen; may return soft targets (N, C) as y
     def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Called every training step, before the forward pass, on the whole (normalized, on-device) batch:
+        the batch to train on. Batched, drawing only from ``ctx.gen``; may return soft targets (N, C) as y.
+        Evaluation batches never pass here."""
         return x, y
 
-    # after loss.backward(), before optimizer.step(): gradients in .grad (clipping, SAM's second pass)
     def after_backward(self, ctx: Context) -> None:
+        """Called every training step after ``loss.backward()`` and before ``optimizer.step()``, with the
+        gradients in ``.grad`` (clipping, SAM's second pass), in ``order``."""
         return None
 
-    # after optimizer.step() (max-norm, EMA)
     def after_step(self, ctx: Context) -> None:
+        """Called every training step right after ``optimizer.step()``: weight edits (max-norm) and
+        bookkeeping of the new weights (EMA); ``ctx.step`` counts the steps taken."""
         return None
 
     def on_train_start(self, ctx: Context) -> None:
+        """Called once per cell, after the model and optimizer are built and before the first step (EMA keeps
+        its first copy of the weights here)."""
         return None
 
-    # before each evaluation (every epoch's metrics, the test): put the weights to evaluate in place (EMA)
     def on_eval_start(self, ctx: Context) -> None:
+        """Called before each evaluation (every epoch's validation metrics, and the final test): put the weights
+        to evaluate in place (EMA's averaged weights)."""
         return None
 
-    # before training resumes after an evaluation; never after the last one, so the evaluated weights are final
     def on_eval_end(self, ctx: Context) -> None:
+        """Called after an evaluation, before training resumes (put the training weights back); never after the
+        last one, so the evaluated weights are the ones tested and recorded."""
         return None
 
-    # True = stop training now (early stopping); LR schedules step here
     def on_epoch_end(self, ctx: Context) -> bool:
+        """Called after each epoch's evaluation, with its metrics in ``ctx.metrics`` (``ctx.epoch``: the epoch
+        just finished): True stops training now (early stopping); learning-rate schedules step here."""
         return False
 
     def on_train_end(self, ctx: Context) -> None:
+        """Called once per cell after the last epoch (or an early stop), before the final test evaluation
+        (early stopping restores its best weights here)."""
         return None
 
 
@@ -152,19 +168,28 @@ REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
 
 
 def penalized_parameters(model: nn.Module) -> list[Tensor]:
-    """Weights that penalties, weight decay and the norm metrics act on.
+    """Weights that penalties, weight decay, max-norm and the norm metrics act on.
 
-    Rule (applied everywhere): weight matrices and kernels of Linear/Conv/Embedding layers, i.e. parameters
-    with 2+ dimensions. Biases, BatchNorm/LayerNorm scales and shifts, positional tables and the CLS token
-    are excluded: shrinking them does not reduce capacity and would fight normalization.
+    Rule (applied everywhere): parameters with 2+ dimensions (weight matrices and kernels of Linear, Conv and
+    Embedding layers) minus those the model declares exempt. Biases and BatchNorm/LayerNorm scales and shifts
+    (1-D) are always exempt: shrinking them does not reduce capacity and would fight normalization. A model
+    declares more with timm's convention, a ``no_weight_decay()`` method returning the names of its own
+    parameters to skip (the transformer: its positional table and CLS token), on any module of the network, so
+    a model keeps its declaration when wrapped, and timm's vision transformers are read as they come.
     """
     return [p for _, p in penalized_named(model)]
 
 
 def penalized_named(model: nn.Module) -> list[tuple[str, Tensor]]:
-    return [(n, p) for n, p in model.named_parameters() if p.ndim >= 2 and not _is_exempt(n)]
+    exempt = declared_exempt(model)
+    return [(n, p) for n, p in model.named_parameters() if p.ndim >= 2 and n not in exempt]
 
 
-def _is_exempt(name: str) -> bool:
-    leaf = name.rsplit(".", 1)[-1]
-    return leaf in {"pos_embedding", "cls_token"}
+def declared_exempt(model: nn.Module) -> set[str]:
+    """The full names of the parameters the network's modules exempt through ``no_weight_decay()``."""
+    out: set[str] = set()
+    for prefix, module in model.named_modules():
+        declare = getattr(module, "no_weight_decay", None)
+        if callable(declare):
+            out.update(f"{prefix}.{name}" if prefix else name for name in declare())
+    return out

@@ -10,6 +10,7 @@ from ablate.cache import WorkerCache
 from ablate.data import DATASETS
 from ablate.data.split import balanced_subset, stratified_split
 from ablate.errors import AblateError
+from ablate.testing import check_data
 
 CACHE = WorkerCache()  # what a worker process holds: one load per params
 
@@ -20,15 +21,8 @@ def _load(name, **params):
 
 
 def _check_image_data(d):
-    for x in (d.x_train, d.x_val, d.x_test):
-        assert x.dtype == torch.uint8 and x.ndim == 4 and x.is_contiguous()
-        assert x.shape[1:] == (d.spec.in_channels, *d.spec.image_size)
-    for y in (d.y_train, d.y_val, d.y_test):
-        assert y.dtype == torch.int64
-    assert d.mean.shape == d.std.shape == (d.spec.in_channels,)
-    assert d.mean.dtype == torch.float32 and bool((d.std > 0).all())
-    expected = d.x_train.float().div(255).mean(dim=(0, 2, 3))
-    assert torch.allclose(d.mean, expected, atol=1e-5)
+    """The dataset contract's checks of a loaded bundle (ablate.testing), and image data's own kind."""
+    check_data(d, "image data", kind="image")
 
 
 def test_digits_shapes_splits_and_stratification():

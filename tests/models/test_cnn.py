@@ -7,6 +7,7 @@ from torch import nn
 from ablate.data.base import DataSpec
 from ablate.models import MODELS
 from ablate.models.layers import GaussianDropout
+from ablate.testing import check_model
 
 ON = dict(dropout=0.5, spatial_dropout=0.25, gaussian_dropout=0.1, batchnorm=True)
 
@@ -23,10 +24,9 @@ def _kinds(model):
 @pytest.mark.parametrize("channels,size", [(1, (8, 8)), (3, (32, 32)), (3, (9, 7))])
 @pytest.mark.parametrize("kw", [{}, ON], ids=["bare", "all_on"])
 def test_forward_backward_any_shape(channels, size, kw):
-    model = _build(DataSpec("image", num_classes=5, in_channels=channels, image_size=size), **kw)
-    out = model(torch.randn(3, channels, *size))
-    assert out.shape == (3, 5)
-    out.sum().backward()
+    """The model contract (ablate.testing.check_model) on images of any shape: (batch, classes) logits,
+    gradients in every parameter, deterministic."""
+    check_model("cnn", DataSpec("image", num_classes=5, in_channels=channels, image_size=size), {"width": 4}, kw)
 
 
 def test_layers_exist_only_when_on():
@@ -53,13 +53,8 @@ def test_width_scales_channels_and_hidden():
 
 
 def test_deterministic_under_manual_seed():
-    spec = DataSpec("image", num_classes=10, in_channels=1, image_size=(8, 8))
-    torch.manual_seed(0)
-    a = _build(spec, **ON)
-    torch.manual_seed(0)
-    b = _build(spec, **ON)
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(pa, pb)
+    """Same seed, same weights and the same training-mode outputs, every regularizer layer on."""
+    check_model("cnn", DataSpec("image", num_classes=10, in_channels=1, image_size=(8, 8)), {"width": 4}, ON)
 
 
 def test_channels_last_and_bf16_autocast():

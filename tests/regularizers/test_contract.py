@@ -161,3 +161,29 @@ def test_metrics_are_norms_not_sums_of_squares():
         assert math.isclose(stats["l2_norm"], float(torch.sqrt(sum(p.pow(2).sum() for p in ps))), rel_tol=1e-5)
         assert math.isclose(stats["l1_norm"], float(sum(p.abs().sum() for p in ps)), rel_tol=1e-5)
     assert 0.0 <= stats["sparsity"] <= 1.0 and any(k.startswith("norm/") for k in stats)
+
+
+def test_the_transformer_declares_its_positional_table_and_cls_token_exempt():
+    builder = MODELS.get("transformer")
+    spec = DATASETS.get("digits").load(DATASETS.get("digits").Params(name="digits")).spec
+    model = builder.build(builder.Params(name="transformer", dim=8, depth=1, heads=2, pooling="cls"), spec)
+    names = {n for n, p in model.named_parameters() if any(p is q for q in penalized_parameters(model))}
+    assert names and not names & {"pos_embedding", "cls_token"} and "head.weight" in names
+    wrapped = torch.nn.Sequential(torch.nn.Identity(), model)  # the declaration holds wherever the module sits
+    wrapped_names = {n for n, p in wrapped.named_parameters() if any(p is q for q in penalized_parameters(wrapped))}
+    assert wrapped_names == {f"1.{n}" for n in names}
+
+
+def test_a_model_declares_what_penalties_skip_beside_biases_and_norms():
+    class Declared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table, self.fc = torch.nn.Parameter(torch.ones(3, 4)), torch.nn.Linear(4, 2)
+            self.norm = torch.nn.LayerNorm(4)
+
+        def no_weight_decay(self):
+            return {"table"}
+
+    model = Declared()
+    kept = [n for n, p in model.named_parameters() if any(p is q for q in penalized_parameters(model))]
+    assert kept == ["fc.weight"]
