@@ -20,7 +20,7 @@ from ablate.designs import DESIGNS
 from ablate.errors import Problems, StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.plugins import study_plugins
-from ablate.regularizers import REGULARIZERS
+from ablate.regularizers import REGULARIZERS, cell_regularizers
 from ablate.regularizers.applicability import fit_problems, setting_problems
 from ablate.spec import DesignRef, MetricSpec, RawStudy, SeedPlan, problems_from
 from ablate.study import Arm, Cell, Factor, Study, content_hash
@@ -260,7 +260,7 @@ def _check_arms(study: Study, problems: Problems) -> bool:
         return False
     # every factor at its top level at once: the arm where knobs could collide (it need not be in the design)
     top = Cell(study, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), study.seeds[0])
-    problems.extend(setting_problems(MODELS.get(study.model.name), top.regularizers(), dict(study.always)))
+    problems.extend(setting_problems(MODELS.get(study.model.name), cell_regularizers(top), dict(study.always)))
     return True
 
 
