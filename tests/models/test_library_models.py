@@ -15,8 +15,8 @@ from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.errors import AblateError, StudyError
 from ablate.models import MODELS
+from ablate.models.torchvision_net import HeadDropout
 from ablate.regularizers import cell_regularizers
-from ablate.models.torchvision import HeadDropout
 from ablate.train import build_model, fit
 from ablate.validate import validate_study
 

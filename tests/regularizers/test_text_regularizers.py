@@ -11,7 +11,7 @@ from ablate.data import DATASETS
 from ablate.data.text import PAD_ID, UNK_ID
 from ablate.errors import StudyError
 from ablate.models import MODELS
-from ablate.models.transformer import DropPath, SelfAttention
+from ablate.models.transformer_net import DropPath, SelfAttention
 from ablate.regularizers import REGULARIZERS, Context, cell_regularizers
 from ablate.regularizers.applicability import applies
 from ablate.regularizers.transformer import word_dropout
