@@ -6,9 +6,10 @@ regularizer must suit model and data, a design its factors, a tuned setting must
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,18 @@ from ablate.yamlio import read_yaml
 MAX_CELLS = 10_000
 
 
-def load_study(path: str | Path, overrides: tuple[str, ...] = (), plugins: Sequence[str] = ()) -> Study:
-    """Read and validate a study file, with command-line overrides (`train.epochs=2`) applied first;
-    raises StudyError naming every problem found. `plugins` are loaded beside the file's own `plugins:`
-    (paths relative to the working directory; the file's own are relative to its folder)."""
-    path = Path(path)
-    raw = cli_overrides.apply(read_yaml(path), overrides, str(path))
-    return validate_study(raw, source=cli_overrides.described(str(path), overrides), plugins=plugins,
-                          folder=path.parent)
+def load_study(study: str | Path | Mapping, overrides: cli_overrides.Items = (),
+               plugins: Sequence[str] = ()) -> Study:
+    """Read and validate a study file (or a mapping shaped like one), with overrides (`train.epochs=2`, or
+    the API's `{"train.epochs": 2}`) applied first; raises StudyError naming every problem found. `plugins`
+    are loaded beside the file's own `plugins:` (paths relative to the working directory; the file's own are
+    relative to its folder, a mapping's to the working directory). The one way in: the CLI and the API."""
+    if isinstance(study, Mapping):
+        raw, source, folder = copy.deepcopy(dict(study)), "<study>", None
+    else:
+        raw, source, folder = read_yaml(Path(study)), str(study), Path(study).parent
+    raw = cli_overrides.apply(raw, overrides, source)
+    return validate_study(raw, source=cli_overrides.described(source, overrides), plugins=plugins, folder=folder)
 
 
 def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = (),
