@@ -31,18 +31,15 @@ from ablate.yamlio import read_yaml
 MAX_CELLS = 10_000
 
 
-def load_study(study: str | Path | Mapping, overrides: cli_overrides.Items = (),
-               plugins: Sequence[str] = ()) -> Study:
-    """Read and validate a study file (or a mapping shaped like one), with overrides (`train.epochs=2`, or
-    the API's `{"train.epochs": 2}`) applied first; raises StudyError naming every problem found. `plugins`
-    are loaded beside the file's own `plugins:` (paths relative to the working directory; the file's own are
-    relative to its folder, a mapping's to the working directory). The one way in: the CLI and the API."""
-    if isinstance(study, Mapping):
-        raw, source, folder = copy.deepcopy(dict(study)), "<study>", None
-    else:
-        raw, source, folder = read_yaml(Path(study)), str(study), Path(study).parent
+def load_study(study: str | Path | Mapping, overrides: cli_overrides.Items = (), plugins: Sequence[str] = ()) -> Study:
+    """The one way in (CLI and API): a study file or a mapping shaped like one, overrides (`train.epochs=2`, or
+    `{"train.epochs": 2}`) applied first -> a Study, or a StudyError naming every problem. `plugins` load beside
+    the study's own (relative to the working directory; a file's own `plugins:` to its folder)."""
+    path = None if isinstance(study, Mapping) else Path(study)
+    raw, source = (copy.deepcopy(dict(study)), "<study>") if path is None else (read_yaml(path), str(path))
     raw = cli_overrides.apply(raw, overrides, source)
-    return validate_study(raw, source=cli_overrides.described(source, overrides), plugins=plugins, folder=folder)
+    return validate_study(raw, source=cli_overrides.described(source, overrides), plugins=plugins,
+                          folder=path and path.parent)
 
 
 def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = (),
