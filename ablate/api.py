@@ -8,13 +8,10 @@ line), not when a cell runs.
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from ablate.errors import StudyError
 
 if TYPE_CHECKING:
     from ablate.orchestrate import RunSummary
@@ -24,55 +21,16 @@ _UNSET: Any = object()
 
 
 def load_study(study, overrides=None, plugins: Sequence[str] = ()) -> Study:
-    """A study file's path, or a mapping shaped like one (plus `key.path=value` overrides) -> a Study."""
+    """A study file's path, or a mapping shaped like one, plus overrides: `{"train.epochs": 2}` or
+    `["train.epochs=2", "~always.ema"]`, as on the command line (ablate/overrides.py) -> a Study."""
+    from ablate import validate
     from ablate.study import Study
-    from ablate.validate import validate_study
-    from ablate.yamlio import read_yaml
 
     if isinstance(study, Study):
         if overrides:
             raise TypeError("overrides apply to a study file or mapping, not to a loaded Study")
         return study
-    if isinstance(study, Mapping):
-        raw, source = copy.deepcopy(dict(study)), "<study>"
-    else:
-        raw, source = read_yaml(Path(study)), str(study)
-    return validate_study(apply_overrides(raw, overrides, source), source=source, plugins=plugins)
-
-
-def apply_overrides(raw: object, overrides, source: str = "<study>") -> object:
-    """`{"train.epochs": 2}` or `["train.epochs=2", "seeds=1"]` (values read as YAML) into the mapping."""
-    if not overrides:
-        return raw
-    if not isinstance(raw, dict):
-        return raw  # validation says what a study must be
-    pairs = overrides.items() if isinstance(overrides, Mapping) else [_split(o, source) for o in overrides]
-    for path, value in pairs:
-        node = raw
-        *parents, leaf = str(path).split(".")
-        for key in parents:
-            if node.get(key) is None:
-                node[key] = {}
-            elif isinstance(node[key], str) and key == "design":  # `design: loco` takes options as a mapping
-                node[key] = {"name": node[key]}
-            if not isinstance(node[key], dict):
-                raise StudyError(source, [(path, f"'{key}' is not a mapping, so it has no '{leaf}' to set",
-                                           node[key])])
-            node = node[key]
-        node[leaf] = value
-    return raw
-
-
-def _split(override: str, source: str) -> tuple[str, object]:
-    import yaml
-
-    path, sep, value = str(override).partition("=")
-    if not sep or not path.strip():
-        raise StudyError(source, [("<override>", "an override is key.path=value (e.g. train.epochs=2)", override)])
-    try:
-        return path.strip(), yaml.safe_load(value)
-    except yaml.YAMLError as e:
-        raise StudyError(source, [(path.strip(), f"the value is not YAML ({e})", value)]) from None
+    return validate.load_study(study if isinstance(study, Mapping) else Path(study), overrides or (), plugins)
 
 
 def run(study, overrides=None, workers: int = 1, *, plugins: Sequence[str] = (), storage: str | None = None,
@@ -95,8 +53,10 @@ def run(study, overrides=None, workers: int = 1, *, plugins: Sequence[str] = (),
     from ablate.orchestrate import run_study
 
     text = None
-    if isinstance(study, str | Path) and not overrides:
-        text = Path(study).read_text(encoding="utf-8")
+    if isinstance(study, str | Path):  # what the parent run keeps: the file, or the effective study
+        from ablate.overrides import study_text
+
+        text = study_text(study, overrides or ())
     return run_study(loaded, storage=storage, tracking_uri=tracking_uri, workers=workers, report=report,
                      reports_dir=reports_dir, quiet=quiet, study_text=text, fresh=fresh, retry_failed=retry_failed)
 

@@ -24,6 +24,7 @@ from ablate.data import DATASETS, Data, DataParams, DataSpec
 from ablate.loop import merged
 from ablate.models import MODELS
 from ablate.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
+from ablate.regularizers import cell_regularizers
 from ablate.study import Cell
 
 SPLITS = ("train", "val", "test")
@@ -134,7 +135,7 @@ class Keeper:
 
 def model_record(cell: Cell, spec: DataSpec, which: str, epoch: int) -> dict:
     """What rebuild() needs to make the network the state_dict belongs to (and what it is)."""
-    kwargs = merged(cell.regularizers(), "model")  # as train.build_model passes them
+    kwargs = merged(cell_regularizers(cell), "model")  # as train.build_model passes them
     return {"format": "state_dict", "weights": which, "epoch": epoch, "cell_id": cell.cell_id,
             "model": cell.study.model.model_dump(mode="json"), "data_spec": dataclasses.asdict(spec),
             "model_kwargs": kwargs, "load": f"{__name__}.rebuild(model_json, state_dict_path)"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
@@ -123,19 +122,10 @@ def cmd_run(args) -> int:
 
 
 def _study_name(given: str, plugins: list[str] = ()) -> str:
-    """A study YAML file's study name, or the name itself. The commands that read a study back (report,
-    status, compare) need only its name, which is read from the file as it is: validating the whole study
-    would import torch and every registry (~3 s of a 5 s `ablate report`), and a report is MLflow's alone.
-    A file whose name is missing or unusable is validated, so its error names the file and the field."""
+    """A study YAML file's study name, or the name itself: the commands that read a study back (report,
+    status, compare, dashboard) take either. A file is loaded as every command loads it (validation imports
+    no torch, so this is quick), and a file with a problem says so, naming the field."""
     if given.endswith((".yaml", ".yml")) or Path(given).is_file():
-        from ablate.spec import check_name
-        from ablate.yamlio import read_yaml
-
-        raw = read_yaml(Path(given))
-        name = raw.get("name") if isinstance(raw, dict) else None
-        if isinstance(name, str):
-            with contextlib.suppress(ValueError):
-                return check_name(name)
         from ablate.validate import load_study
 
         return load_study(given, plugins=plugins).name

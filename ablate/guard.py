@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ablate.errors import StudyChanged
+from ablate.study import flatten
 
 if TYPE_CHECKING:
     from ablate.study import Study
@@ -78,7 +79,7 @@ def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: 
              f"that name: its defining content hashes to {study.study_hash[:12]}, the recorded runs' to "
              f"{old_hash[:12]}."]
     if recorded is not None:
-        diff = _diff(_flat(recorded), _flat(study.canonical()))
+        diff = _diff(flatten(recorded), flatten(study.canonical()))
         lines += ["what changed (recorded -> now):", *diff[:12]]
         if len(diff) > 12:
             lines.append(f"  ... and {len(diff) - 12} more")
@@ -91,15 +92,6 @@ def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: 
               f"'{study.name}@{old_hash[:12]}' (MLflow experiment and Optuna study):",
               f"      ablate run {study.source} --fresh"]
     return "\n".join(lines)
-
-
-def _flat(d: object, prefix: str = "") -> dict[str, object]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, object] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Each override is a dotted path into the study file and a value parsed as YAML (`[0, 7]`, `{p: 0.5}`, `true`,
 `1e-3`), applied to the raw mapping before validation, so the effective study is validated, hashed, logged and
-reported exactly as if the file said so. `~path` deletes a key. A path the study cannot have is a StudyError
+reported exactly as if the file said so. `~path` deletes a key. The Python API's `{"train.epochs": 2}` is the
+same overrides with the values given as objects (ablate/api.py), applied by the same code. A path the study cannot have is a StudyError
 in the same file/field/rule/value form as every other, naming the dotted path (and, for a typo in a known
 section, the closest field).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,21 @@ def is_override(arg: str) -> bool:
     return bool(re.match(r"^~?[A-Za-z_][\w.-]*(=|$)", arg)) and ("=" in arg or arg.startswith("~"))
 
 
-def parse(items: Sequence[str], source: str) -> list[Override]:
+Items = Sequence[str] | Mapping[str, object]  # ["train.epochs=2", "~always.ema"] or {"train.epochs": 2}
+
+
+def texts(items: Items) -> list[str]:
+    """The overrides as command-line arguments (`key.path=value`, a mapping's values written as YAML)."""
+    if not isinstance(items, Mapping):
+        return [str(i) for i in items]
+    flow = lambda v: yaml.safe_dump(v, default_flow_style=True, width=10**9).strip().removesuffix("\n...")  # noqa: E731
+    return [str(k) if str(k).startswith("~") else f"{k}={flow(v)}" for k, v in items.items()]
+
+
+def parse(items: Items, source: str) -> list[Override]:
+    """Command-line strings, values read as YAML; or a mapping of dotted paths to values, taken as given."""
+    if isinstance(items, Mapping):
+        return _from_mapping(items, source)
     out, problems = [], []
     for item in items:
         delete = item.startswith("~")
@@ -60,6 +75,20 @@ def parse(items: Sequence[str], source: str) -> list[Override]:
         if isinstance(value, str) and FLOAT.match(value):
             value = float(value)
         out.append(Override(path, value, delete, item))
+    if problems:
+        raise StudyError(source, problems)
+    return out
+
+
+def _from_mapping(items: Mapping[str, object], source: str) -> list[Override]:
+    out, problems = [], []
+    for (key, value), text in zip(items.items(), texts(items)):
+        path = tuple(str(key).lstrip("~").split("."))
+        if not all(path):
+            problems.append(("<overrides>", "an override's key is a dotted path (e.g. train.epochs; ~path deletes "
+                             "one)", key))
+            continue
+        out.append(Override(path, value, str(key).startswith("~"), text))
     if problems:
         raise StudyError(source, problems)
     return out
@@ -92,8 +121,10 @@ def _descend(node: object, key: str) -> object:
 def _set(raw: dict, o: Override, problems: Problems) -> None:
     node: object = raw
     for depth, key in enumerate(o.path[:-1]):
-        if isinstance(node, dict) and key not in node and not o.delete:
-            node[key] = {}  # a section or a regularizer the file does not have yet
+        if isinstance(node, dict) and node.get(key) is None and not o.delete:
+            node[key] = {}  # a section or a regularizer the file does not have yet (or gives empty: `always:`)
+        elif depth == 0 and key == "design" and isinstance(node.get(key), str) and not o.delete:
+            node[key] = {"name": node[key]}  # `design: loco` is short for `design: {name: loco}`
         child = _descend(node, key)
         where = ".".join(o.path[:depth + 1])
         if child is None and (o.delete or isinstance(node, list)):
@@ -121,7 +152,7 @@ def _set(raw: dict, o: Override, problems: Problems) -> None:
         node[last] = o.value
 
 
-def apply(raw: object, items: Sequence[str], source: str) -> object:
+def apply(raw: object, items: Items, source: str) -> object:
     """A copy of the parsed study file with the overrides applied (the file's mapping is left as it was)."""
     overrides = parse(items, source)
     if not overrides or not isinstance(raw, dict):
@@ -135,12 +166,12 @@ def apply(raw: object, items: Sequence[str], source: str) -> object:
     return out
 
 
-def described(path: str, items: Sequence[str]) -> str:
+def described(path: str, items: Items) -> str:
     """How the effective study is named in messages: the command-line arguments that make it again."""
-    return " ".join([str(path), *(shlex.quote(i) for i in items)])
+    return " ".join([str(path), *(shlex.quote(i) for i in texts(items))])
 
 
-def study_text(path: str | Path, items: Sequence[str]) -> str:
+def study_text(path: str | Path, items: Items) -> str:
     """The study as the parent run keeps it (study.yaml): the file itself, or with overrides the effective
     study as YAML, headed by the command-line arguments that make it."""
     if not items:

@@ -14,9 +14,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from ablate.models import MODELS
 from ablate.plugins import Plugin
-from ablate.regularizers import REGULARIZERS, Regularizer
 from ablate.spec import MetricSpec, TrainParams, TuneSpec
 
 NON_DEFINING_TRAIN = {"checkpoint"}  # what is kept of a cell, not how it trains: outside the hash
@@ -103,19 +101,16 @@ class Cell:
         """Each multi-level factor's level label in this cell (on/off factors need none)."""
         return {f.name: level_label(f, i) for f, i in zip(self.study.factors, self.arm.levels) if not f.two_level}
 
-    def regularizers(self) -> list[Regularizer]:
-        return [REGULARIZERS.get(name)(params) for name, params in self.active().items()]
-
     def flat_params(self) -> dict[str, object]:
         """Every resolved setting, flattened (reg.dropout.p, model.width, train.lr, seed) for MLflow."""
         s = self.study
         out: dict[str, object] = {"seed": self.seed, "arm": self.arm.name}
-        out.update(_flatten("model", s.model.model_dump()))
-        out.update(_flatten("data", s.data.model_dump()))
-        out.update(_flatten("train", s.train.model_dump()))
+        out.update(flatten(s.model.model_dump(), "model"))
+        out.update(flatten(s.data.model_dump(), "data"))
+        out.update(flatten(s.train.model_dump(), "train"))
         for name, params in self.active().items():
             dumped = params.model_dump(by_alias=True)
-            out.update(_flatten(f"reg.{name}", dumped) if dumped else {f"reg.{name}": "on"})
+            out.update(flatten(dumped, f"reg.{name}") if dumped else {f"reg.{name}": "on"})
         return out
 
 
@@ -145,10 +140,6 @@ class Study:
     def possible_seeds(self) -> tuple[int, ...]:
         """Every seed a cell of this study may ever use (all `seed_max` when seeds are added until decided)."""
         return tuple(range(self.seed_max)) if self.seed_max else self.seeds
-
-    @property
-    def model_family(self) -> str:
-        return MODELS.get(self.model.name).family
 
     def arms(self) -> list[Arm]:
         return self.design.arms(self.factors)
@@ -190,12 +181,12 @@ def content_hash(canonical: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _flatten(prefix: str, d: dict) -> dict[str, object]:
+def flatten(d: object, prefix: str = "") -> dict[str, object]:
+    """Nested mappings as dotted keys ({"train": {"lr": 0.1}} -> {"train.lr": 0.1}): MLflow's params, and
+    the change guard's field-by-field diff of two canonical studies."""
+    if not isinstance(d, dict):
+        return {prefix: d}
     out: dict[str, object] = {}
     for k, v in d.items():
-        key = f"{prefix}.{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(key, v))
-        else:
-            out[key] = v
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     return out

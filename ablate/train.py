@@ -29,7 +29,7 @@ from ablate.loop import Loop, merged
 from ablate.metrics import expected_calibration_error, weight_histogram, weight_stats
 from ablate.models import MODELS
 from ablate.records import CellRecord
-from ablate.regularizers import Context, Regularizer, penalized_parameters
+from ablate.regularizers import Context, Regularizer, cell_regularizers, penalized_parameters
 from ablate.study import Cell
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -113,7 +113,7 @@ def fit(cell: Cell, logger: Logger | None = None, on_epoch: Callable[[int, int],
     torch.manual_seed(cell.seed)
     data = cache.dataset(study.data)
     log_dataset(logger, study.data, data)
-    regs = cell.regularizers()
+    regs = cell_regularizers(cell)
     builder = MODELS.get(study.model.name)
     cl = study.train.channels_last
     channels_last = (builder.channels_last if cl is None else cl) and data.spec.kind == "image"

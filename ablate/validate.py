@@ -6,9 +6,10 @@ regularizer must suit model and data, a design its factors, a tuned setting must
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ablate.designs import DESIGNS
 from ablate.errors import Problems, StudyError, UnknownName
 from ablate.models import MODELS
 from ablate.plugins import study_plugins
-from ablate.regularizers import REGULARIZERS
+from ablate.regularizers import REGULARIZERS, cell_regularizers
 from ablate.regularizers.applicability import fit_problems, setting_problems
 from ablate.spec import DesignRef, MetricSpec, RawStudy, SeedPlan, problems_from
 from ablate.study import Arm, Cell, Factor, Study, content_hash
@@ -30,14 +31,15 @@ from ablate.yamlio import read_yaml
 MAX_CELLS = 10_000
 
 
-def load_study(path: str | Path, overrides: tuple[str, ...] = (), plugins: Sequence[str] = ()) -> Study:
-    """Read and validate a study file, with command-line overrides (`train.epochs=2`) applied first;
-    raises StudyError naming every problem found. `plugins` are loaded beside the file's own `plugins:`
-    (paths relative to the working directory; the file's own are relative to its folder)."""
-    path = Path(path)
-    raw = cli_overrides.apply(read_yaml(path), overrides, str(path))
-    return validate_study(raw, source=cli_overrides.described(str(path), overrides), plugins=plugins,
-                          folder=path.parent)
+def load_study(study: str | Path | Mapping, overrides: cli_overrides.Items = (), plugins: Sequence[str] = ()) -> Study:
+    """The one way in (CLI and API): a study file or a mapping shaped like one, overrides (`train.epochs=2`, or
+    `{"train.epochs": 2}`) applied first -> a Study, or a StudyError naming every problem. `plugins` load beside
+    the study's own (relative to the working directory; a file's own `plugins:` to its folder)."""
+    path = None if isinstance(study, Mapping) else Path(study)
+    raw, source = (copy.deepcopy(dict(study)), "<study>") if path is None else (read_yaml(path), str(path))
+    raw = cli_overrides.apply(raw, overrides, source)
+    return validate_study(raw, source=cli_overrides.described(source, overrides), plugins=plugins,
+                          folder=path and path.parent)
 
 
 def validate_study(raw: object, source: str = "<study>", plugins: Sequence[str] = (),
@@ -260,7 +262,7 @@ def _check_arms(study: Study, problems: Problems) -> bool:
         return False
     # every factor at its top level at once: the arm where knobs could collide (it need not be in the design)
     top = Cell(study, Arm("all", tuple(len(f.levels) - 1 for f in study.factors)), study.seeds[0])
-    problems.extend(setting_problems(MODELS.get(study.model.name), top.regularizers(), dict(study.always)))
+    problems.extend(setting_problems(MODELS.get(study.model.name), cell_regularizers(top), dict(study.always)))
     return True
 
 

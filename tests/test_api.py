@@ -49,7 +49,7 @@ def test_run_takes_a_path_and_key_value_overrides(tiny_raw, write_study, workdir
     assert summary.total == summary.finished == 3  # loco on two factors: all on, then each left out
 
 
-@pytest.mark.parametrize("overrides,field", [(["train.epochs"], "<override>"), (["train.epochs=-1"], "train.epochs"),
+@pytest.mark.parametrize("overrides,field", [(["train.epochs"], "<overrides>"), (["train.epochs=-1"], "train.epochs"),
                                              (["name.x=1"], "name.x")])
 def test_bad_overrides_name_the_field(tiny_raw, overrides, field):
     with pytest.raises(StudyError, match=field.replace(".", r"\.")):

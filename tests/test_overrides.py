@@ -22,6 +22,22 @@ def test_values_are_yaml_and_paths_are_dotted(tiny_raw):
     assert tiny_raw["train"]["epochs"] == 2 and "l2" in tiny_raw["factors"]  # the file's mapping is untouched
 
 
+def test_a_design_name_takes_options_and_an_empty_section_takes_settings(tiny_raw):
+    tiny_raw["design"], tiny_raw["always"] = "fractional", None  # `design: fractional`, `always:` left empty
+    out = apply(tiny_raw, ["design.resolution=4", "always.grad_clip.max_norm=1.0"], "s.yaml")
+    assert out["design"] == {"name": "fractional", "resolution": 4}
+    assert out["always"] == {"grad_clip": {"max_norm": 1.0}}
+
+
+def test_the_api_mapping_is_the_same_overrides_with_values_as_given(tiny_raw):
+    out = apply(tiny_raw, {"train.epochs": 5, "train.lr": "1e-3", "~factors.l2": None}, "<study>")
+    assert out["train"]["epochs"] == 5 and out["train"]["lr"] == "1e-3" and "l2" not in out["factors"]
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, {"train.epocs": 3, "seeds.x": 1}, "<study>")
+    assert "did you mean 'epochs'" in _problems(e.value)["train.epocs"][0]
+    assert described("<study>", {"train.epochs": 2, "seeds": [0, 7]}) == "<study> train.epochs=2 'seeds=[0, 7]'"
+
+
 def test_a_list_item_can_be_set(tiny_raw):
     tiny_raw["seeds"] = [0, 1, 2]
     assert apply(tiny_raw, ["seeds.1=9"], "s.yaml")["seeds"] == [0, 9, 2]
@@ -59,9 +75,9 @@ def test_unknown_paths_suggest_the_closest_field(tiny_raw):
 
 def test_setting_inside_a_scalar_or_deleting_nothing_is_an_error(tiny_raw):
     with pytest.raises(StudyError) as e:
-        apply(tiny_raw, ["design.resolution=4", "~always.nothing", "~factors.nothing.p"], "s.yaml")
+        apply(tiny_raw, ["name.x=4", "~always.nothing", "~factors.nothing.p"], "s.yaml")
     found = _problems(e.value)
-    assert "`design` is 'full_factorial', not a mapping" in found["design"][0]
+    assert f"`name` is '{tiny_raw['name']}', not a mapping" in found["name"][0]
     assert "nothing at this path" in found["always.nothing"][0]
     assert "nothing at this path" in found["factors.nothing"][0]
 

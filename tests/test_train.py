@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ablate.errors import CellFailed
+from ablate.regularizers import cell_regularizers
 from ablate.train import fit
 from ablate.validate import validate_study
 
@@ -40,7 +41,7 @@ def test_seeds_differ_and_arms_share_the_init(tiny_raw):
         cell = by_id[cid]
         torch.manual_seed(cell.seed)
         data = DATASETS.get(cell.study.data.name).load(cell.study.data)
-        weights.append(torch.cat([p.flatten() for p in build_model(cell, data, cell.regularizers()).parameters()]))
+        weights.append(torch.cat([p.flatten() for p in build_model(cell, data, cell_regularizers(cell)).parameters()]))
     assert torch.equal(*weights)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
-from torch import Tensor
 
 from ablate.params import StrictModel
 from ablate.registry import Registry
+
+if TYPE_CHECKING:  # the declarations import no torch: validation and listings need none
+    from torch import Tensor
 
 
 class DataParams(StrictModel):

@@ -16,15 +16,17 @@ Text data needs a Dataset class (its vocabulary and padding are the dataset's ow
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from pydantic import create_model
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
 from ablate.data.images import _build
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    import torch
 
 RESERVED = frozenset(DataParams.model_fields) | {"train_subset"}
 
@@ -96,6 +98,8 @@ def _arrays(name: str, out) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, t
 
 
 def _images(where: str, key: str, x) -> torch.Tensor:
+    import torch
+
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim == 3:
         t = t.unsqueeze(1)
@@ -109,6 +113,8 @@ def _images(where: str, key: str, x) -> torch.Tensor:
 
 
 def _labels(where: str, key: str, y, n: int) -> torch.Tensor:
+    import torch
+
     t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
     if t.ndim != 1 or len(t) != n or t.is_floating_point() or t.dtype == torch.bool:
         raise AblateError(f"{where} {key} of shape {tuple(t.shape)} and type {t.dtype}; labels are {n} integers")

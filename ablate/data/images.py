@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec
 from ablate.data.split import balanced_subset, stratified_split
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 TEST_SPLIT_SEED = 0  # digits' test split is fixed across studies, like an official test set
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
@@ -77,6 +79,8 @@ def _build(
 
 
 def _nhwc_to_nchw(x: np.ndarray) -> Tensor:
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(x))
     if t.ndim == 3:  # NHW grayscale
         t = t.unsqueeze(-1)
@@ -104,6 +108,8 @@ class Digits(Dataset):
 
 
 def _load_digits(params: Digits.Params) -> Data:
+    import torch
+
     images, target = digits_arrays()
     # values are 0..16 counts of set pixels in 4x4 blocks; rescale to the usual 0..255 image range
     x = torch.from_numpy(np.rint(images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
@@ -155,6 +161,7 @@ class Cifar10(Dataset):
 
 
 def _load_cifar10(params: Cifar10.Params) -> Data:
+    import torch
     from torchvision.datasets import CIFAR10
 
     root = data_root(params.root)

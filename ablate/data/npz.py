@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
 from ablate.data.files import ZIP_MAGIC, regular_file
 from ablate.data.images import _build, _mtime_ns, _nhwc_to_nchw
 from ablate.data.split import check_sizes
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MAX_CLASSES = 100_000  # a label is a class index: the model gets one output per class up to the largest
@@ -126,6 +128,8 @@ def _image_header(path: str, key: str, shape: tuple[int, ...], dtype: np.dtype) 
 
 def labels(path: str, key: str, y: np.ndarray, n: int) -> Tensor:
     """Class indices 0..K-1 (K <= MAX_CLASSES), one per image, as int64."""
+    import torch
+
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     if y.ndim != 1 or len(y) != n or y.dtype.kind not in "ui":
         raise AblateError(f"{_where(path)} key {key!r} must be {n} integer labels, got dtype {y.dtype} "

@@ -6,14 +6,18 @@ Every split uses its own ``torch.Generator`` so it depends only on the labels an
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 
 def _per_class_perm(y: Tensor, seed: int) -> list[Tensor]:
     """One shuffled index tensor per class, in class order; the only source of randomness here."""
+    import torch
+
     gen = torch.Generator().manual_seed(int(seed))
     y = y.cpu().long()
     out = []
@@ -29,6 +33,8 @@ def stratified_split(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Ten
     Per class, round(fraction * n_class) samples are held, at least one when the class has two or more,
     and never all of them, so both sides see every class that can be shared.
     """
+    import torch
+
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     keep, held = [], []
@@ -48,6 +54,8 @@ def balanced_subset(y: Tensor, n: int, seed: int) -> Tensor:
     Classes get ``n // C`` each, the remainder going to the first classes; a class with too few samples
     gives all it has and the shortfall is taken from the others, so the result has ``min(n, len(y))``.
     """
+    import torch
+
     if n < 1:
         raise ValueError(f"subset size must be >= 1, got {n}")
     perms = _per_class_perm(y, seed)
@@ -74,6 +82,8 @@ def check_sizes(where: str, y_pool: Tensor, val_fraction: float, seed: int, n_te
     """Every split the study will train, select and test on must hold a sample: a split that would come out
     empty (one sample, or one per class, leaves no validation sample) is refused before any cell runs.
     `n_val`: the size of a validation split given by the data (None: drawn from the pool)."""
+    import torch
+
     if train_subset is not None:
         y_pool = y_pool[balanced_subset(y_pool, train_subset, seed)]
     if n_val is None:

@@ -17,7 +17,6 @@ unregularized model overfits: it memorizes the flipped labels and its val accura
 from __future__ import annotations
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
@@ -80,6 +79,8 @@ def _load_synthetic(params: SyntheticText.Params) -> Data:
 
 def synthetic_splits(params: SyntheticText.Params) -> TextSplits:
     """The texts: a noisy labelled pool (train + val) and a clean test set, both from one generator."""
+    import torch
+
     texts, y = generate(params.n_train + params.n_test, params.generator_seed, params.negation)
     flip = np.random.default_rng(params.generator_seed + 1).random(params.n_train) < params.label_noise
     y_pool = np.where(flip, 1 - y[: params.n_train], y[: params.n_train])

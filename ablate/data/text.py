@@ -17,15 +17,17 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec
 from ablate.data.files import csv_rows
 from ablate.data.split import balanced_subset, check_sizes, stratified_split
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
@@ -60,6 +62,8 @@ class Vocab:
 
     def encode(self, token_lists: Sequence[Sequence[str]], max_len: int) -> Tensor:
         """(N, max_len) int64: ids left-aligned, truncated at max_len, padded with PAD_ID."""
+        import torch
+
         out = torch.full((len(token_lists), max_len), PAD_ID, dtype=torch.int64)
         stoi = self.stoi
         for row, toks in enumerate(token_lists):
@@ -92,6 +96,8 @@ class TextSplits:
 
 def build_text_data(params: TextParams, splits: TextSplits, train_subset: int | None = None) -> Data:
     """Subset, split, build the vocabulary on train only, and encode everything to padded id tensors."""
+    import torch
+
     texts, y = splits.train
     if train_subset is not None:
         keep = balanced_subset(y, train_subset, params.split_seed).tolist()
@@ -201,6 +207,8 @@ INT_LABEL = re.compile(r"\s*[-+]?\d{1,18}\s*")
 def _label_ids(col: list[str], path: Path) -> tuple[Tensor, tuple[str, ...]]:
     """Integer labels keep their values when a '<stem>.labels.txt' names every class; otherwise (strings,
     or integers without names) the distinct values, sorted, become 0..K-1."""
+    import torch
+
     if all(INT_LABEL.fullmatch(v) for v in col):
         ints = [int(v) for v in col]
         values = sorted(set(ints))

@@ -11,15 +11,17 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
-from torch import Tensor
 
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
 from ablate.data.images import DOWNLOAD_TIMEOUT_SECONDS, _build, _nhwc_to_nchw, data_root
 from ablate.errors import AblateError, UnknownName
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def _split(name: str, root: Path, train: bool, download: bool):
 
 
 def _tensors(ds, layout: str) -> tuple[Tensor, Tensor]:
+    import torch
+
     x = ds.data.numpy() if isinstance(ds.data, torch.Tensor) else np.asarray(ds.data)
     labels = getattr(ds, "targets", None)
     labels = getattr(ds, "labels", None) if labels is None else labels

@@ -14,16 +14,17 @@ rejected at validation, naming both.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from pydantic import create_model
-from torch import nn
 
 from ablate.data.base import DataSpec
 from ablate.errors import AblateError
 from ablate.params import StrictModel
 from ablate.registry import Registry
+
+if TYPE_CHECKING:  # a builder's declarations import no torch (validation needs none); build() does
+    from torch import nn
 
 # every architectural knob some regularizer declares (Regularizer.__init_subclass__ adds its applies_to)
 KNOBS: set[str] = set()
@@ -65,6 +66,8 @@ class ModelBuilder:
 def check_forward(model: nn.Module, spec: DataSpec, label: str) -> None:
     """One eval-mode forward of a blank batch of the data's shape (no batch statistics or random numbers
     touched), so a library model that cannot take the data fails at build time, saying why, not mid-epoch."""
+    import torch
+
     c, (h, w) = spec.in_channels, spec.image_size
     was = model.training
     model.eval()
@@ -129,6 +132,8 @@ class FunctionBuilder(ModelBuilder, metaclass=_FromSignature):
         unknown = set(reg_kwargs) - cls.reg_kwargs
         if unknown:
             raise TypeError(f"{cls.name} does not take {sorted(unknown)}; it takes {sorted(cls.reg_kwargs)}")
+        from torch import nn
+
         model = cls.fn(spec, **params.model_dump(exclude={"name"}), **reg_kwargs)
         if not isinstance(model, nn.Module):
             raise AblateError(f"model '{cls.name}': its builder returned {type(model).__name__}, not an nn.Module")

@@ -8,91 +8,21 @@ change the module tree). The flatten size comes from the spec, so 8x8 digits and
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from pydantic import Field
-from torch import Tensor, nn
 
 from ablate.data.base import DataSpec
 from ablate.models.base import MODELS, ModelBuilder, ModelParams
-from ablate.models.layers import GaussianDropout
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class CNNParams(ModelParams):
     name: str = "cnn"
     width: int = Field(64, ge=1, le=1024, description="channels of the first conv; the second has 2x")
     hidden: int | None = Field(None, ge=1, le=65536, description="hidden FC units; default 8 x width")
-
-
-class RegularizedCNN(nn.Module):
-    def __init__(
-        self,
-        in_channels: int,
-        image_size: tuple[int, int],
-        num_classes: int,
-        width: int = 64,
-        hidden: int | None = None,
-        *,
-        dropout: float = 0.0,
-        spatial_dropout: float = 0.0,
-        gaussian_dropout: float = 0.0,
-        batchnorm: bool = False,
-    ):
-        super().__init__()
-        height, wide = image_size
-        if height < 2 or wide < 2:
-            raise ValueError(f"the CNN needs images of at least 2x2 pixels, got {image_size}")
-        hidden = hidden or 8 * width
-        # named layers: `norm/features.conv1.weight` means the same tensor in every arm, whichever optional
-        # layers an arm adds (positional indices would shift when BatchNorm or dropout appear)
-        self.features = nn.Sequential(OrderedDict(
-            _conv_block(1, in_channels, width, batchnorm, spatial_dropout, gaussian_dropout)
-            + _conv_block(2, width, 2 * width, batchnorm, spatial_dropout, 0.0)
-            + [("pool", nn.MaxPool2d(2))]
-        ))
-        flat = 2 * width * (height // 2) * (wide // 2)
-        layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten()),
-                                               ("fc1", nn.Linear(flat, hidden, bias=not batchnorm))]
-        if batchnorm:
-            layers.append(("bn_fc1", nn.BatchNorm1d(hidden)))
-        layers.append(("relu_fc1", nn.ReLU(inplace=True)))
-        if dropout > 0:
-            layers.append(("dropout", nn.Dropout(dropout)))
-        if gaussian_dropout > 0:
-            layers.append(("gdrop_fc1", GaussianDropout(gaussian_dropout)))
-        layers.append(("fc_out", nn.Linear(hidden, num_classes)))
-        self.classifier = nn.Sequential(OrderedDict(layers))
-        _init_weights(self)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
-
-
-def _conv_block(
-    i: int, cin: int, cout: int, batchnorm: bool, spatial_dropout: float, gaussian_dropout: float
-) -> list[tuple[str, nn.Module]]:
-    # a conv bias before BatchNorm is cancelled by the mean subtraction; BN's shift takes its role
-    block: list[tuple[str, nn.Module]] = [(f"conv{i}", nn.Conv2d(cin, cout, 3, padding=1, bias=not batchnorm))]
-    if batchnorm:
-        block.append((f"bn{i}", nn.BatchNorm2d(cout)))
-    block.append((f"relu{i}", nn.ReLU(inplace=True)))
-    if spatial_dropout > 0:
-        block.append((f"sdrop{i}", nn.Dropout2d(spatial_dropout)))
-    if gaussian_dropout > 0:
-        block.append((f"gdrop{i}", GaussianDropout(gaussian_dropout)))
-    return block
-
-
-def _init_weights(model: nn.Module) -> None:
-    """Kaiming (He) init for ReLU layers: keeps activation scale stable without BN, so "BN off" arms
-    are not handicapped by a poor init; deterministic under torch.manual_seed."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    last = model.classifier[-1]
-    nn.init.xavier_uniform_(last.weight)  # the logits layer has no ReLU after it
 
 
 @MODELS.register()
@@ -120,6 +50,8 @@ class CNN(ModelBuilder):
         unknown = set(reg_kwargs) - cls.reg_kwargs
         if unknown:
             raise TypeError(f"cnn does not take {sorted(unknown)}; it takes {sorted(cls.reg_kwargs)}")
+        from ablate.models.cnn_net import RegularizedCNN  # the network imports torch; validation needs none
+
         return RegularizedCNN(
             spec.in_channels,
             spec.image_size,

@@ -9,13 +9,16 @@ models share: ``dropout`` becomes ``drop_rate`` (before the classifier) and ``st
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
-from torch import nn
 
 from ablate.data.base import DataSpec
 from ablate.errors import AblateError
 from ablate.models.base import MODELS, ModelBuilder, ModelParams, check_forward
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import nn
 
 EXTRA = "the optional extra 'timm' (pip install 'ablate[timm]')"
 KNOB_ARGS = {"dropout": "drop_rate", "stochastic_depth": "drop_path_rate"}

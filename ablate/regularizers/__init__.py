@@ -22,4 +22,11 @@ from ablate.regularizers import (  # noqa: F401
 from ablate.regularizers.applicability import applies_note
 from ablate.regularizers.base import CHANGES, REGULARIZERS, Context, Params, Regularizer, penalized_parameters
 
-__all__ = ["CHANGES", "REGULARIZERS", "Context", "Params", "Regularizer", "applies_note", "penalized_parameters"]
+__all__ = ["CHANGES", "REGULARIZERS", "Context", "Params", "Regularizer", "applies_note", "cell_regularizers",
+           "penalized_parameters"]
+
+
+def cell_regularizers(cell) -> list[Regularizer]:
+    """The regularizers a cell (ablate.study.Cell) trains with, made from its settings: here, not on the
+    Cell, so the typed study stays a plain description that imports no registry."""
+    return [REGULARIZERS.get(name)(params) for name, params in cell.active().items()]

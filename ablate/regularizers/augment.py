@@ -13,13 +13,15 @@ setting. Areas uncovered by a shift or rotation are filled with 0 in normalized 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
-from torch import Tensor
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    import torch
+    from torch import Tensor
 
 # columns of the per-image uniform draws
 _OY, _OX, _FLIP, _ANGLE, _SCALE = range(5)
@@ -69,6 +71,8 @@ def augment_batch(
     Flip alone is a bitwise-exact ``torch.where``; anything else is one ``grid_sample`` (on CPU it beats an
     integer gather for crops ~6x, and crops/flips stay exact up to float rounding of the grid).
     """
+    import torch
+
     if x.ndim != 4:
         raise ValueError(f"augment expects an NCHW image batch, got shape {tuple(x.shape)}")
     n = x.shape[0]
@@ -85,6 +89,9 @@ def augment_batch(
 
 def _affine(x: Tensor, u: Tensor, crop: int, flip: bool, rotation: float, zoom: float) -> Tensor:
     """Rotation, zoom, flip and shift as one inverse affine map per image, sampled bilinearly once."""
+    import torch
+    import torch.nn.functional as F
+
     n, c, h, w = x.shape
     work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     theta = _theta(u.to(work), h, w, crop, flip, rotation, zoom)
@@ -99,6 +106,8 @@ def _theta(u: Tensor, h: int, w: int, crop: int, flip: bool, rotation: float, zo
     Written as few whole-batch ops, skipping the inactive ones: on a GPU this is launch-bound, not math-bound.
     The h/w factors keep rotations rigid on non-square images; a mirror negates the x_out column.
     """
+    import torch
+
     inv = u[:, _SCALE].mul(2 * zoom).add_(1 - zoom).reciprocal_() if zoom else torch.ones_like(u[:, 0])
     if rotation:
         rad = math.radians(rotation)
@@ -120,5 +129,7 @@ def _theta(u: Tensor, h: int, w: int, crop: int, flip: bool, rotation: float, zo
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
+    import torch
+
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     return torch.channels_last if channels_last else torch.contiguous_format

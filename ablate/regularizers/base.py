@@ -15,16 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import Tensor, nn
 
 from ablate.data.base import DataSpec
 from ablate.models.base import KNOBS
 from ablate.params import StrictModel
 from ablate.registry import Registry
+
+if TYPE_CHECKING:  # declarations import no torch (validation and `ablate list` need none); hooks use it
+    import torch
+    from torch import Tensor, nn
 
 # what "on" may change; each regularizer declares its own in `changes`, and the contract tests check exactly that
 CHANGES = {

@@ -9,12 +9,16 @@ not a slice, so no step waits for the host. Every random number comes from the c
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import Field
-from torch import Tensor
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 from ablate.regularizers.mixup import mix_targets, sample_beta
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    import torch
+    from torch import Tensor
 
 
 class CutmixParams(Params):
@@ -23,6 +27,8 @@ class CutmixParams(Params):
 
 def box_mask(lam: Tensor, centre: Tensor, h: int, w: int) -> Tensor:
     """(H, W) bool mask of the pasted box: sides sqrt(1 - lam) * (H, W), centred at centre * (H, W), clipped."""
+    import torch
+
     ratio = (1.0 - lam).clamp_min(0.0).sqrt()
     out = []
     for size, c in ((h, centre[0]), (w, centre[1])):
@@ -42,6 +48,8 @@ class Cutmix(Regularizer):
     summary = "pastes a random box from a partner image (area ~ Beta(alpha, alpha)); labels mixed by area (soft)"
 
     def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         lam = sample_beta(ctx.gen, self.params.alpha)
         centre = torch.rand(2, generator=ctx.gen, device=ctx.gen.device)
         mask = box_mask(lam, centre, x.shape[-2], x.shape[-1]).to(x.device, non_blocking=True)
@@ -51,5 +59,7 @@ class Cutmix(Regularizer):
 
 
 def _format(x: Tensor) -> torch.memory_format:
+    import torch
+
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     return torch.channels_last if channels_last else torch.contiguous_format

@@ -9,11 +9,14 @@ never a loop over images. Labels are left alone.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
-from torch import Tensor
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
 
 
 class CutoutParams(Params):
@@ -31,6 +34,8 @@ class CutoutParams(Params):
 
 def holes(u: Tensor, h: int, w: int, side_h: float, side_w: float) -> Tensor:
     """(N, H, W) bool: pixels inside any of the holes centred at u * (H, W) (u: (N, count, 2) uniforms)."""
+    import torch
+
     masks = []
     for axis, (size, side) in enumerate(((h, side_h), (w, side_w))):
         idx = torch.arange(size, device=u.device, dtype=u.dtype) + 0.5  # pixel centres
@@ -49,6 +54,8 @@ class Cutout(Regularizer):
     summary = "blanks count random squares (size pixels or fraction of the side) of each training image"
 
     def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         p, (h, w) = self.params, x.shape[-2:]
         u = torch.rand(x.shape[0], p.count, 2, generator=ctx.gen, device=ctx.gen.device)
         side_h, side_w = (p.size, p.size) if p.size is not None else (p.fraction * h, p.fraction * w)

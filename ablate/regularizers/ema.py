@@ -12,7 +12,6 @@ final test, the recorded weights and early stopping's saved best are all average
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
@@ -38,6 +37,8 @@ class Ema(Regularizer):
         self.raw: list | None = None
 
     def after_step(self, ctx: Context) -> None:
+        import torch
+
         d = self.params.decay
         if self.params.warmup:
             d = min(d, (1.0 + ctx.step) / (10.0 + ctx.step))
@@ -45,12 +46,16 @@ class Ema(Regularizer):
             torch._foreach_lerp_(self.avg, self.live, 1.0 - d)
 
     def on_eval_start(self, ctx: Context) -> None:
+        import torch
+
         with torch.no_grad():
             if self.raw is None:
                 self.raw = [t.detach().clone() for t in self.live]
             torch._foreach_copy_(self.live, self.avg)
 
     def on_eval_end(self, ctx: Context) -> None:
+        import torch
+
         with torch.no_grad():
             torch._foreach_copy_(self.live, self.raw)
         self.raw = None

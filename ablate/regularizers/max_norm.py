@@ -9,7 +9,6 @@ One ``renorm_`` per weight tensor per step, on the device.
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
@@ -28,6 +27,8 @@ class MaxNorm(Regularizer):
     summary = "after each step, scales each unit's incoming weights back to L2 norm <= max_norm"
 
     def after_step(self, ctx: Context) -> None:
+        import torch
+
         with torch.no_grad():
             for w in ctx.penalized:
                 w.renorm_(2, 0, self.params.max_norm)

@@ -14,13 +14,15 @@ batch, so the generator advances identically in every arm.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    import torch
+    from torch import Tensor
 
 PROPOSALS = 8  # per gamma draw; each is accepted with probability >= 0.95, so all 8 fail ~4e-11 of the time
 
@@ -28,6 +30,8 @@ PROPOSALS = 8  # per gamma draw; each is accepted with probability >= 0.95, so a
 def log_gamma_sample(gen: torch.Generator, alpha: float, n: int) -> Tensor:
     """log of n Gamma(alpha, 1) draws on the generator's device: Marsaglia-Tsang on alpha + 1, boosted by
     U^(1/alpha) when alpha < 1 (done in logs, so tiny alphas do not underflow to 0)."""
+    import torch
+
     a = alpha + 1.0 if alpha < 1.0 else alpha
     d = a - 1.0 / 3.0
     c = 1.0 / (9.0 * d) ** 0.5
@@ -45,16 +49,22 @@ def log_gamma_sample(gen: torch.Generator, alpha: float, n: int) -> Tensor:
 
 def sample_beta(gen: torch.Generator, alpha: float) -> Tensor:
     """One Beta(alpha, alpha) draw as a 0-d tensor on the generator's device (X / (X + Y), X, Y ~ Gamma)."""
+    import torch
+
     log_x, log_y = log_gamma_sample(gen, alpha, 2)
     return torch.sigmoid(log_x - log_y)
 
 
 def soft_targets(y: Tensor, num_classes: int) -> Tensor:
     """(N, C) probabilities: labels one-hot, soft targets (from an earlier mixing regularizer) as they are."""
+    import torch.nn.functional as F
+
     return y if y.ndim == 2 else F.one_hot(y, num_classes).float()
 
 
 def mix_targets(y: Tensor, lam: Tensor, num_classes: int) -> Tensor:
+    import torch
+
     t = soft_targets(y, num_classes)
     return torch.lerp(t, t.flip(0), (1.0 - lam).to(t.dtype))
 
@@ -73,6 +83,8 @@ class Mixup(Regularizer):
     summary = "trains on pairs of images mixed by lam ~ Beta(alpha, alpha) and their labels mixed alike (soft)"
 
     def augment(self, ctx: Context, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         lam = sample_beta(ctx.gen, self.params.alpha).to(x.device, non_blocking=True)
         out = torch.empty_like(x)  # keeps x's memory format (channels_last)
         torch.lerp(x, x.flip(0), (1.0 - lam).to(x.dtype), out=out)

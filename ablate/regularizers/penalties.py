@@ -6,18 +6,25 @@ norm parameters excluded), so an L2 arm and a weight-decay arm shrink exactly th
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
-from torch import Tensor
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    from torch import Tensor
+
 
 def _sum_abs(weights: list[Tensor]) -> Tensor:
+    import torch
+
     return torch.stack([p.abs().sum() for p in weights]).sum()
 
 
 def _sum_sq(weights: list[Tensor]) -> Tensor:
+    import torch
+
     return torch.stack([p.pow(2).sum() for p in weights]).sum()
 
 

@@ -10,9 +10,7 @@ Costs a second forward and backward per step; never syncs the host.
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
@@ -31,9 +29,13 @@ class Sam(Regularizer):
     summary = "two-pass step: gradient at w + rho*g/||g||, applied at w (flatter minima; 2x the step cost)"
 
     def on_train_start(self, ctx: Context) -> None:
+        from torch import nn
+
         self.norms = [m for m in ctx.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
     def after_backward(self, ctx: Context) -> None:
+        import torch
+
         params = [p for p in ctx.model.parameters() if p.grad is not None]
         grads = [p.grad for p in params]
         with torch.no_grad():

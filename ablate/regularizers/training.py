@@ -6,9 +6,7 @@ import copy
 import math
 from typing import Literal
 
-import torch
 from pydantic import AliasChoices, Field
-from torch import nn
 
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 
@@ -67,6 +65,8 @@ class GradClip(Regularizer):
 
     def after_backward(self, ctx: Context) -> None:
         # foreach=True keeps this one fused kernel per dtype/device and never syncs the host
+        from torch import nn
+
         nn.utils.clip_grad_norm_(ctx.model.parameters(), self.params.max_norm, foreach=True)
 
 
@@ -89,6 +89,8 @@ class LRSchedule(Regularizer):
     summary = "reduce_on_plateau (on val_loss) or cosine annealing over the planned epochs, stepped per epoch"
 
     def on_train_start(self, ctx: Context) -> None:
+        import torch
+
         p, opt = self.params, ctx.optimizer
         if p.kind == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=ctx.epochs, eta_min=p.min_lr)
@@ -98,6 +100,8 @@ class LRSchedule(Regularizer):
             )
 
     def on_epoch_end(self, ctx: Context) -> bool:
+        import torch
+
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(ctx.metrics["val_loss"])
         else:

@@ -7,15 +7,17 @@ it costs no model change and draws every random number from the cell's generator
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from ablate.data.text import PAD_ID, UNK_ID
 from ablate.regularizers.base import REGULARIZERS, Context, Params, Regularizer
 from ablate.regularizers.dropout import PParams
+
+if TYPE_CHECKING:  # torch is imported where it is used, so registering this imports none
+    import torch
+    from torch import Tensor
 
 
 @REGULARIZERS.register()
@@ -69,6 +71,8 @@ def word_dropout(x: Tensor, gen: torch.Generator, p: float, replace: str = "unk"
 
     One uniform draw per position, pads included, so the generator advances the same way whatever the texts.
     """
+    import torch
+
     if x.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"word_dropout needs a batch of token ids, got dtype {x.dtype}")
     u = torch.rand(x.shape, generator=gen, device=gen.device).to(x.device, non_blocking=True)

@@ -11,6 +11,10 @@ AssertionError) naming the entry, the hook or method at fault and the declaratio
     ablate.testing.check_design("my_design")               # distinct arms, baseline, record round-trips
 
 ``ablate validate --check-plugins STUDY`` runs them on every entry the study's plugins register.
+
+May import: ablate.cache, ablate.data, ablate.designs, ablate.errors, ablate.loop, ablate.models,
+ablate.plugins, ablate.regularizers, ablate.study, ablate.train, ablate.validate (it trains one step, as a
+worker does, but records nothing: no tracking, no scheduler).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ablate.data import DATASETS
 from ablate.loop import Loop
 from ablate.models import MODELS
-from ablate.regularizers import CHANGES, REGULARIZERS, Context, Regularizer
+from ablate.regularizers import CHANGES, REGULARIZERS, Context, Regularizer, cell_regularizers
 from ablate.regularizers.applicability import applies
 from ablate.testing.base import CACHE, ContractError, resolve, usable_model
 from ablate.train import Batches, build_model, build_optimizer
@@ -110,7 +110,7 @@ def _run(reg: str, model: str, on: bool, forward: bool) -> Run:
            "factors": {reg: dict(REGULARIZERS.get(reg).example)}, "seeds": 1}
     cell = validate_study(raw).cells()[1 if on else 0]
     data = CACHE.dataset(cell.study.data)
-    regs = cell.regularizers()
+    regs = cell_regularizers(cell)
     torch.manual_seed(cell.seed)
     net = build_model(cell, data, regs)
     batches = Batches(data, torch.device("cpu"), False, CACHE)

@@ -11,6 +11,7 @@ from torch import nn
 from ablate.data.base import DataSpec
 from ablate.errors import StudyError
 from ablate.models import MODELS
+from ablate.regularizers import cell_regularizers
 from ablate.train import build_model, fit
 from ablate.validate import validate_study
 
@@ -44,7 +45,7 @@ def test_a_function_model_trains_with_its_knob_and_with_knob_free_regularizers()
     assert set(cell.active()) == {"dropout", "augment", "l2"}
     from ablate.data import DATASETS
 
-    model = build_model(cell, DATASETS.get("digits").load(study.data), cell.regularizers())
+    model = build_model(cell, DATASETS.get("digits").load(study.data), cell_regularizers(cell))
     assert any(isinstance(m, nn.Dropout) for m in model.modules()) and model[1].out_features == 8
     assert math.isfinite(fit(cell).final["test_loss"])
 

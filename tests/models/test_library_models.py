@@ -15,7 +15,8 @@ from ablate.data import DATASETS
 from ablate.data.base import DataSpec
 from ablate.errors import AblateError, StudyError
 from ablate.models import MODELS
-from ablate.models.torchvision import HeadDropout
+from ablate.models.torchvision_net import HeadDropout
+from ablate.regularizers import cell_regularizers
 from ablate.train import build_model, fit
 from ablate.validate import validate_study
 
@@ -45,7 +46,7 @@ def test_resnet18_trains_on_digits_with_and_without_dropout_keeping_its_layer_na
     study = validate_study(_study({"name": "torchvision", "arch": "resnet18"}))
     off, on = study.cells()
     data = DATASETS.get("digits").load(study.data)
-    models = [build_model(c, data, c.regularizers()) for c in (off, on)]
+    models = [build_model(c, data, cell_regularizers(c)) for c in (off, on)]
     assert [n for n, _ in models[0].named_parameters()] == [n for n, _ in models[1].named_parameters()]
     assert models[0].conv1.in_channels == 1 and models[0].fc.out_features == 10
     assert not any(isinstance(m, HeadDropout) for m in models[0].modules())
@@ -116,7 +117,7 @@ def test_timm_model_trains_with_drop_rate_and_drop_path_rate():
     study = validate_study(_study({"name": "timm", "arch": "test_resnet"}, factors))
     cell = study.cells()[-1]
     assert set(cell.active()) == set(factors)
-    model = build_model(cell, DATASETS.get("digits").load(study.data), cell.regularizers())
+    model = build_model(cell, DATASETS.get("digits").load(study.data), cell_regularizers(cell))
     assert model.drop_rate == 0.3 and isinstance(model, nn.Module)
     assert any(type(m).__name__ == "DropPath" for m in model.modules())
     assert math.isfinite(fit(cell).final["test_loss"])

@@ -9,7 +9,7 @@ from ablate.data.base import DataSpec
 from ablate.errors import AblateError
 from ablate.models import MODELS
 from ablate.models.layers import GaussianDropout
-from ablate.models.transformer import DropPath, SelfAttention
+from ablate.models.transformer_net import DropPath, SelfAttention
 from ablate.testing import check_model
 
 TEXT = DataSpec("text", num_classes=3, vocab_size=50, max_len=12, pad_id=0)

@@ -11,8 +11,8 @@ from ablate.data import DATASETS
 from ablate.data.text import PAD_ID, UNK_ID
 from ablate.errors import StudyError
 from ablate.models import MODELS
-from ablate.models.transformer import DropPath, SelfAttention
-from ablate.regularizers import REGULARIZERS, Context
+from ablate.models.transformer_net import DropPath, SelfAttention
+from ablate.regularizers import REGULARIZERS, Context, cell_regularizers
 from ablate.regularizers.applicability import applies
 from ablate.regularizers.transformer import word_dropout
 from ablate.train import build_model, fit
@@ -30,7 +30,7 @@ def _study(factors, model=None, data=None, epochs=1, **extra):
 def _on_model(reg, params):
     cell = validate_study(_study({reg: params})).cells()[1]
     data = DATASETS.get(cell.study.data.name).load(cell.study.data)
-    return build_model(cell, data, cell.regularizers())
+    return build_model(cell, data, cell_regularizers(cell))
 
 
 def test_word_dropout_drops_real_tokens_only_at_rate_p_and_is_seeded():
