@@ -22,6 +22,7 @@ from ablate.scheduler.cells import Handle, fail_dead
 from ablate.scheduler.storage import tune_name
 
 if TYPE_CHECKING:
+    from ablate.parentrun import ParentRun
     from ablate.study import Study
 
 PED_ANOVA_MIN_TRIALS = 20
@@ -76,13 +77,13 @@ def frozen_values(study: Study, storage) -> dict[str, float] | None:
         return None
 
 
-def recover(tstudy: optuna.Study, tracker) -> None:
+def recover(tstudy: optuna.Study, parent: ParentRun) -> None:
     """Fail the trials whose worker died (they do not count) and close their MLflow runs."""
     for t in tstudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if liveness.gone(t) is not None:
             fail_dead(tstudy, t, "its worker stopped before the trial finished")
             if run_id := t.user_attrs.get(TrialAttr.RUN_ID):
-                tracker.finish(run_id, "KILLED", "interrupted: the tune trial stopped")
+                parent.finish_cell(run_id, "KILLED", "interrupted: the tune trial stopped")
 
 
 def freeze(study: Study, tstudy: optuna.Study) -> dict[str, float]:
