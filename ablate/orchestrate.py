@@ -3,8 +3,8 @@
 run_study creates the stores once, refuses a changed study (or a lost MLflow store) unless `--fresh`, builds
 the one StudyRun handle (studyrun.py: study, schedule, parent run, cache, events) that the whole run path
 takes, runs the tune phase, enqueues the cells, runs them here or in local worker processes (pool.py),
-settles what dead workers left, and builds the report. Heavy modules are imported where used: `ablate run` starts its fork
-server before torch is imported.
+settles what dead workers left, and builds the report. Heavy modules are imported where used: `ablate run`
+starts its fork server before torch is imported.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         if imported is not None:
             imported.join()
         t0 = time.perf_counter()
-        summary.report = build_report(run.study.name, run.parent.uri, Path(reports_dir) / report_slug(study.name))
+        folder = Path(reports_dir) / report_slug(study.name)
+        summary.report = build_report(run.study.name, run.parent.uri, folder)
         summary.report_seconds = time.perf_counter() - t0
     return summary
 
@@ -101,7 +102,7 @@ def open_run(study: Study, storage: str | None, tracking_uri: str | None, option
     parent = MlflowParentRun(tracker, tracker.start_parent(study, study_text, overrides))
     schedule = Schedule.open(study, storage_url, ostorage)
     schedule.record_hash(study)
-    cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune and cells here share it
+    cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune, cells here share it
     return StudyRun(study, schedule, parent, cache, options=options)
 
 
@@ -135,7 +136,8 @@ def _run_stage(run: StudyRun) -> int:
     study, schedule, workers = run.study, run.schedule, run.options.workers
     plan = schedule.enqueue(study, retry_failed=run.options.retry_failed)
     schedule.settle(run.parent)  # runs a killed process left RUNNING
-    progress = Progress(plan.total, plan.done + plan.failed, quiet=run.options.quiet, metric=study.metric.name)
+    progress = Progress(plan.total, plan.done + plan.failed, quiet=run.options.quiet,
+                        metric=study.metric.name)
     with progress:
         if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
             ran = worker.run_cells(run.with_emit(progress.event), work=workers == 1)
@@ -172,14 +174,13 @@ def tune_phase(run: StudyRun) -> Study:
     crash between freezing and recording loses nothing. Tune trials run here, one at a time.
     """
     from ablate import worker
-    from ablate.scheduler import tune
     from ablate.tuning import apply_tuned
 
     study = run.study
     frozen = run.parent.tuned()
     if frozen is None:
-        tstudy = run.schedule.tune_study(study)
-        progress = Progress(study.tune.trials, tune.tune_counted(tstudy), quiet=run.options.quiet, label="tune",
+        counted = run.schedule.tune_study(study).counted()
+        progress = Progress(study.tune.trials, counted, quiet=run.options.quiet, label="tune",
                             metric=study.tune.metric)
         with progress:
             frozen = worker.run_tune(run.with_emit(progress.event))

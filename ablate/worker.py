@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 from ablate import interrupts
 from ablate.errors import AblateError, CellFailed
 from ablate.records import CellRecord
-from ablate.scheduler import cells, tune
+from ablate.scheduler import cells
 from ablate.studyrun import StudyRun
 from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
+    from ablate.scheduler.tune import TuneStudy
     from ablate.study import Cell
 
 GO_ON, STOP = "go on", "stop"  # after recording: take the next cell, or re-raise (the worker stops)
@@ -185,26 +186,25 @@ def run_tune(run: StudyRun) -> dict[str, float]:
     does not count). Trials run here, one at a time.
     """
     study = run.study
-    tstudy = run.schedule.tune_study(study)
-    if (frozen := tune.frozen(tstudy)) is not None:
+    tuning = run.schedule.tune_study(study)
+    if (frozen := tuning.frozen()) is not None:
         return frozen
-    tune.recover(tstudy, run.parent)
+    tuning.recover(run.parent)
     if run.cache is None:
         from ablate.cache import WorkerCache
 
         run = dataclasses.replace(run, cache=WorkerCache())
-    while tune.tune_counted(tstudy) < study.tune.trials:
-        run_tune_trial(run, tstudy)
-    return tune.freeze(study, tstudy)
+    while tuning.counted() < study.tune.trials:
+        run_tune_trial(run, tuning)
+    return tuning.freeze(study)
 
 
-def run_tune_trial(run: StudyRun, tstudy) -> None:
-    """Sample one configuration on the tune arm, train it with pruning, record it (tstudy: the tune phase's
-    Optuna study, Schedule.tune_study)."""
+def run_tune_trial(run: StudyRun, tuning: TuneStudy) -> None:
+    """Sample one configuration on the tune arm, train it with pruning, record it."""
     from ablate.tuning import objective, tune_cell
 
     study, parent, emit = run.study, run.parent, run.emit
-    trial = tune.ask(study, tstudy)
+    trial = tuning.ask(study)
     cell, name = tune_cell(study, trial.values), f"tune/trial{trial.number:03d}"
     run_id = parent.start_cell(cell, trial.number, phase="tune", name=name)
     trial.set_run_id(run_id)

@@ -83,11 +83,11 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     tracker = Tracker()
     # an earlier run stopped after one tune trial: it counts, and the tune phase goes on from there
     run = StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study), create=True)
-    ostudy = run.schedule.tune_study(study)
-    worker.run_tune_trial(run, ostudy)
+    tuning = run.schedule.tune_study(study)
+    worker.run_tune_trial(run, tuning)
     # ... and a second trial was cut off mid-way: its worker process is gone
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    ostudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
+    tuning.tstudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
 
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4

@@ -55,9 +55,9 @@ class Schedule:
     def poll_seconds(self) -> float:
         return liveness.poll_seconds(self.ostudy)
 
-    def tune_study(self, study: Study) -> optuna.Study:
+    def tune_study(self, study: Study) -> tune.TuneStudy:
         """The tune phase's own Optuna study (`<name>:tune`), created on first use."""
-        return tune.open_tune_study(study, self.storage)
+        return tune.TuneStudy(tune.open_tune_study(study, self.storage))
 
     def frozen_values(self, study: Study) -> dict[str, float] | None:
         return tune.frozen_values(study, self.storage)

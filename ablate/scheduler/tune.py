@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
@@ -124,6 +125,28 @@ def ask(study: Study, tstudy: optuna.Study) -> TuneTrial:
                      else trial.suggest_float(path, lo, hi, log=log))
               for path, (kind, lo, hi, log) in search_space(study).items()}
     return TuneTrial(tstudy, trial, values)
+
+
+@dataclass(frozen=True)
+class TuneStudy:
+    """The tune phase's Optuna study as a worker drives it (Schedule.tune_study), so none holds Optuna's."""
+
+    tstudy: optuna.Study
+
+    def counted(self) -> int:
+        return tune_counted(self.tstudy)
+
+    def frozen(self) -> dict[str, float] | None:
+        return frozen(self.tstudy)
+
+    def recover(self, parent: ParentRun) -> None:
+        recover(self.tstudy, parent)
+
+    def ask(self, study: Study) -> TuneTrial:
+        return ask(study, self.tstudy)
+
+    def freeze(self, study: Study) -> dict[str, float]:
+        return freeze(study, self.tstudy)
 
 
 def tune_summary(study: Study, storage) -> dict[str, object]:
