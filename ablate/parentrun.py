@@ -35,7 +35,8 @@ class ParentRun(Protocol):
         ...
 
     # ---------------------------------------------------------------------------------------- cell runs
-    def start_cell(self, cell: Cell, trial_number: int, phase: str = "ablate", name: str | None = None) -> str:
+    def start_cell(self, cell: Cell, trial_number: int, phase: str = "ablate",
+                   name: str | None = None) -> str:
         """A child run for a cell (or a tune trial, `name`); returns its run id."""
         ...
 

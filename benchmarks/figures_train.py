@@ -200,7 +200,8 @@ def _orchestration_ms(tmp: str) -> float:
 
     study = load_study(Path(__file__).resolve().parent.parent / "studies" / "quickstart.yaml")
     tracker = Tracker(f"sqlite:///{tmp}/orchestration.db")
-    run = StudyRun.join(study, f"{tmp}/orchestration.journal", tracker.uri, tracker.start_parent(study), create=True)
+    parent = tracker.start_parent(study)
+    run = StudyRun.join(study, f"{tmp}/orchestration.journal", tracker.uri, parent, create=True)
     run.schedule.enqueue(study)
     real_fit = ablate.train.fit
     ablate.train.fit = lambda cell, *a, **k: ablate.train.FitResult({study.metric.name: 0.5})

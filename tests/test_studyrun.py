@@ -38,7 +38,7 @@ def test_cells_run_in_process_through_the_handle(tiny_raw, workdir):
 
 def test_a_joining_process_rebuilds_the_same_handle(tiny_raw, workdir):
     study = validate_study(tiny_raw)
-    with pytest.raises(KeyError):  # a worker process joins a study that `ablate run` created, never creates one
+    with pytest.raises(KeyError):  # a worker process joins the study `ablate run` created, never makes one
         StudyRun.join(study, "optuna.journal", "sqlite:///mlflow.db", "no-parent")
     run = open_run(study, None, None, RunOptions())
     joined = StudyRun.join(study, run.schedule.url, run.parent.uri, run.parent.run_id)

@@ -25,7 +25,8 @@ class MlflowParentRun(ParentRun):
     def uri(self) -> str:
         return self.tracker.uri
 
-    def start_cell(self, cell: Cell, trial_number: int, phase: str = "ablate", name: str | None = None) -> str:
+    def start_cell(self, cell: Cell, trial_number: int, phase: str = "ablate",
+                   name: str | None = None) -> str:
         return self.tracker.start_cell(self.run_id, cell, trial_number, phase=phase, name=name)
 
     def logger(self, run_id: str) -> MlflowLogger:
