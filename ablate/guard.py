@@ -18,9 +18,10 @@ from ablate.study import flatten
 
 if TYPE_CHECKING:
     from ablate.study import Study
+    from ablate.tracking.writer import Tracker
 
 
-def guard_changes(study: Study, tracker, ostorage, fresh: bool, quiet: bool = False) -> None:
+def guard_changes(study: Study, tracker: Tracker, ostorage, fresh: bool, quiet: bool = False) -> None:
     """Refuse a changed study (or a lost MLflow store) while cells of the recorded one finished; a study
     changed before any of its cells finished just runs (what was tried is set aside, nothing is lost)."""
     from ablate.scheduler import storage as st
@@ -47,7 +48,7 @@ def guard_changes(study: Study, tracker, ostorage, fresh: bool, quiet: bool = Fa
               f"earlier attempt is kept as '{aside}')", file=sys.stderr)
 
 
-def _check_arm_names(study: Study, tracker, parent: str | None, fresh: bool, ostorage) -> None:
+def _check_arm_names(study: Study, tracker: Tracker, parent: str | None, fresh: bool, ostorage) -> None:
     """Same hash, other arm names: the runs were made when arms were named in the file's factor order.
     Their cells would look new (and train again), so say so instead."""
     if parent is None:
@@ -105,7 +106,7 @@ def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
     return out
 
 
-def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> str:
+def _start_afresh(study: Study, tracker: Tracker, ostorage, old_hash: str) -> str:
     """Move the old MLflow experiment and Optuna studies aside under a hash-suffixed name; returns it."""
     from ablate.scheduler import storage as st
 
@@ -115,7 +116,7 @@ def _start_afresh(study: Study, tracker, ostorage, old_hash: str) -> str:
     return aside
 
 
-def _free_name(name: str, old_hash: str, tracker, ostorage) -> str:
+def _free_name(name: str, old_hash: str, tracker: Tracker, ostorage) -> str:
     """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
     from ablate.scheduler import storage as st
 

@@ -1,9 +1,10 @@
 """A study from the top: `ablate run` (run_study) and `ablate worker` (work, joining a running study).
 
-run_study creates the stores once, refuses a changed study (or a lost MLflow store) unless `--fresh`, runs
-the tune phase, enqueues the cells, runs them here or in local worker processes (pool.py), settles what dead
-workers left, and builds the report. Heavy modules are imported where used: `ablate run` starts its fork
-server before torch is imported.
+run_study creates the stores once, refuses a changed study (or a lost MLflow store) unless `--fresh`, builds
+the one StudyRun handle (studyrun.py: study, schedule, parent run, cache, events) that the whole run path
+takes, runs the tune phase, enqueues the cells, runs them here or in local worker processes (pool.py),
+settles what dead workers left, and builds the report. Heavy modules are imported where used: `ablate run`
+starts its fork server before torch is imported.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING
 from ablate.errors import AblateError, StudyChanged
 from ablate.guard import changed_message, guard_changes
 from ablate.progress import Progress
+from ablate.studyrun import RunOptions, StudyRun
 from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
     from ablate.cache import WorkerCache
     from ablate.study import Study
+    from ablate.tracking.writer import Tracker
 
 
 @dataclass
@@ -44,42 +47,32 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
               study_text: str | None = None, fresh: bool = False, retry_failed: bool = False,
               overrides: tuple[str, ...] = ()) -> RunSummary:
     from ablate import sequential
-    from ablate.scheduler import cells
-    from ablate.scheduler import storage as st
-    from ablate.tracking import Tracker
 
     if report:
         _check_reports_dir(Path(reports_dir))  # before any store is made or any cell runs
     if quiet:  # MLflow prints two "View run ... at: http://..." lines per run on a tracking server
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    tracker = Tracker(tracking_uri)
-    storage_url = st.resolve_storage(storage)
-    ostorage = st.open_storage(storage_url)
-    guard_changes(study, tracker, ostorage, fresh, quiet)
-    parent_id = tracker.start_parent(study, study_text, overrides)  # creates the MLflow store once, here
-    ostudy = st.open_study(study, ostorage)
-    st.record_hash(ostudy, study)
-    cache = _cache() if workers >= 1 or study.tune is not None else None  # tune and cells here share it
+    run = open_run(study, storage, tracking_uri, RunOptions(workers, retry_failed, quiet), study_text, fresh,
+                   overrides)
     if study.tune is not None:
-        study = tune_phase(study, ostorage, tracker, parent_id, quiet, cache)
-    study = sequential.recorded(study, tracker, parent_id)  # a resumed study runs the seeds it decided
-    adopted = cells.adopt_finished_runs(ostudy, study, tracker, parent_id)
+        run = run.with_study(tune_phase(run))
+    run = sequential.recorded(run)  # a resumed study runs the seeds it decided
+    adopted = run.schedule.adopt(run.study, run.parent)
     if adopted and not quiet:
         print(f"adopted {adopted} finished cell(s) from MLflow that the Optuna storage had no trial for",
               file=sys.stderr)
     # once the stores are made: start-up is not slowed
     imported = _import_report_modules(report) if report or study.seed_max else None
-    ran = _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
-    finished, failed = cells.outcomes(ostudy, study)
-    extended = sequential.decide(study, tracker, parent_id, len(finished) + len(failed) == len(study.cells()),
-                                 quiet)
+    ran = _run_stage(run)
+    finished, failed = run.schedule.outcomes(run.study)
+    extended = sequential.decide(run, len(finished) + len(failed) == len(run.study.cells()))
     if extended is not None:  # seeds until decided: the seeds the initial ones asked for, every arm
-        study = extended
-        ran += _run_stage(study, ostudy, tracker, parent_id, storage_url, workers, cache, retry_failed, quiet)
-        finished, failed = cells.outcomes(ostudy, study)
-    summary = RunSummary(len(study.cells()), len(finished), failed, ran, None, parent_id)
+        run = extended
+        ran += _run_stage(run)
+        finished, failed = run.schedule.outcomes(run.study)
+    summary = RunSummary(len(run.study.cells()), len(finished), failed, ran, None, run.parent.run_id)
     if summary.finished + len(summary.failed) == summary.total:
-        tracker.finish_study(parent_id)
+        run.parent.finish_study()
     if report:
         from ablate.report import build_report
 
@@ -87,9 +80,30 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         if imported is not None:
             imported.join()
         t0 = time.perf_counter()
-        summary.report = build_report(study.name, tracker.uri, Path(reports_dir) / report_slug(study.name))
+        folder = Path(reports_dir) / report_slug(study.name)
+        summary.report = build_report(run.study.name, run.parent.uri, folder)
         summary.report_seconds = time.perf_counter() - t0
     return summary
+
+
+def open_run(study: Study, storage: str | None, tracking_uri: str | None, options: RunOptions,
+             study_text: str | None = None, fresh: bool = False, overrides: tuple[str, ...] = ()) -> StudyRun:
+    """The one StudyRun of `ablate run`: the change guard first, then the parent run (the MLflow store is
+    created here, once) and the Optuna study, then the cache that the tune phase and this process's cells
+    share."""
+    from ablate.scheduler import storage as st
+    from ablate.scheduler.schedule import Schedule
+    from ablate.tracking import MlflowParentRun, Tracker
+
+    tracker = Tracker(tracking_uri)
+    storage_url = st.resolve_storage(storage)
+    ostorage = st.open_storage(storage_url)
+    guard_changes(study, tracker, ostorage, fresh, options.quiet)
+    parent = MlflowParentRun(tracker, tracker.start_parent(study, study_text, overrides))
+    schedule = Schedule.open(study, storage_url, ostorage)
+    schedule.record_hash(study)
+    cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune, cells here share it
+    return StudyRun(study, schedule, parent, cache, options=options)
 
 
 def _import_report_modules(full: bool = True) -> threading.Thread:
@@ -115,24 +129,22 @@ def _import_report_modules(full: bool = True) -> threading.Thread:
     return thread
 
 
-def _run_stage(study: Study, ostudy, tracker, parent_id: str, storage_url: str, workers: int,
-               cache: WorkerCache | None, retry_failed: bool, quiet: bool) -> int:
-    """Enqueue every unfinished cell of `study` once and run them here or in worker processes."""
+def _run_stage(run: StudyRun) -> int:
+    """Enqueue every unfinished cell of the run's study once and run them here or in worker processes."""
     from ablate import pool, worker
-    from ablate.scheduler import cells
 
-    plan = cells.enqueue_cells(ostudy, study, retry_failed=retry_failed)
-    cells.settle_runs(ostudy, tracker, parent_id)  # runs a killed process left RUNNING
-    progress = Progress(plan.total, plan.done + plan.failed, quiet=quiet, metric=study.metric.name)
+    study, schedule, workers = run.study, run.schedule, run.options.workers
+    plan = schedule.enqueue(study, retry_failed=run.options.retry_failed)
+    schedule.settle(run.parent)  # runs a killed process left RUNNING
+    progress = Progress(plan.total, plan.done + plan.failed, quiet=run.options.quiet,
+                        metric=study.metric.name)
     with progress:
         if workers <= 1:  # 0: coordinate only; workers elsewhere (`ablate worker`) run the cells
-            ran = worker.run_cells(study, ostudy, tracker, parent_id, emit=progress.event, work=workers == 1,
-                                   cache=cache)
+            ran = worker.run_cells(run.with_emit(progress.event), work=workers == 1)
         else:  # this process is one of the workers: it has torch and MLflow imported before the others
-            ran = pool.run_processes(study, storage_url, tracker.uri, parent_id, workers, progress,
-                                     here=lambda emit: worker.run_cells(study, ostudy, tracker, parent_id,
-                                                                        emit=emit, cache=cache))
-    cells.settle_runs(ostudy, tracker, parent_id)
+            ran = pool.run_processes(run, workers, progress,
+                                     here=lambda emit: worker.run_cells(run.with_emit(emit)))
+    schedule.settle(run.parent)
     return ran
 
 
@@ -155,25 +167,24 @@ def _cache() -> WorkerCache:
     return WorkerCache()
 
 
-def tune_phase(study: Study, ostorage, tracker, parent_id: str, quiet: bool = True,
-               cache: WorkerCache | None = None) -> Study:
+def tune_phase(run: StudyRun) -> Study:
     """Tune (or find the values a previous run froze), record them once, return the study to ablate.
 
     The parent run's tuned tag is the record; the Optuna tune study keeps the frozen values too, so a
     crash between freezing and recording loses nothing. Tune trials run here, one at a time.
     """
     from ablate import worker
-    from ablate.scheduler import tune
     from ablate.tuning import apply_tuned
 
-    frozen = tracker.tuned(parent_id)
+    study = run.study
+    frozen = run.parent.tuned()
     if frozen is None:
-        tstudy = tune.open_tune_study(study, ostorage)
-        progress = Progress(study.tune.trials, tune.tune_counted(tstudy), quiet=quiet, label="tune",
+        counted = run.schedule.tune_study(study).counted()
+        progress = Progress(study.tune.trials, counted, quiet=run.options.quiet, label="tune",
                             metric=study.tune.metric)
         with progress:
-            frozen = worker.run_tune(study, ostorage, tracker, parent_id, emit=progress.event, cache=cache)
-        tracker.record_tuned(parent_id, frozen, tune.tune_summary(study, ostorage))
+            frozen = worker.run_tune(run.with_emit(progress.event))
+        run.parent.record_tuned(frozen, run.schedule.tune_summary(study))
     return apply_tuned(study, frozen)
 
 
@@ -201,21 +212,24 @@ def work(study: Study, storage: str | None = None, tracking_uri: str | None = No
     if threads:
         torch.set_num_threads(threads)
     tracker = Tracker(tracking_uri)
-    ostorage = st.open_storage(st.resolve_storage(storage))
-    parent, ostudy = join(study, tracker, ostorage, wait_seconds, storage, study_path)
+    storage_url = st.resolve_storage(storage)
+    run = join(study, tracker, storage_url, st.open_storage(storage_url), wait_seconds, storage, study_path)
     if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
-        study = frozen_study(study, tracker, ostorage, wait_seconds)
-    study = sequential.recorded(study, tracker, parent)
-    ran = worker.run_cells(study, ostudy, tracker, parent, emit=None)
-    if (extended := sequential.await_decision(study, tracker, parent, wait_seconds)) is not None:
-        ran += worker.run_cells(extended, ostudy, tracker, parent, emit=None)  # the seeds added until decided
+        run = run.with_study(frozen_study(run, wait_seconds))
+    run = sequential.recorded(run)
+    ran = worker.run_cells(run)
+    if (extended := sequential.await_decision(run, wait_seconds)) is not None:
+        ran += worker.run_cells(extended)  # the seeds added until decided
     return ran
 
 
-def join(study: Study, tracker, ostorage, wait_seconds: float, storage: str | None = None, study_path: str = ""):
+def join(study: Study, tracker: Tracker, storage_url: str, ostorage, wait_seconds: float,
+         storage: str | None = None, study_path: str = "") -> StudyRun:
     """The running study's parent run and Optuna study, waiting a while for `ablate run` to create them;
     a worker whose study file differs from the running study's is refused (results must not mix)."""
     from ablate.scheduler import storage as st
+    from ablate.scheduler.schedule import Schedule
+    from ablate.tracking import MlflowParentRun
 
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -232,18 +246,17 @@ def join(study: Study, tracker, ostorage, wait_seconds: float, storage: str | No
     old = tracker.parent_hash(parent)
     if old and old != study.study_hash:
         raise StudyChanged(changed_message(study, old, tracker.parent_study(parent), worker=True))
-    return parent, ostudy
+    return StudyRun(study, Schedule(ostudy, ostorage, storage_url), MlflowParentRun(tracker, parent))
 
 
-def frozen_study(study: Study, tracker, ostorage, wait_seconds: float) -> Study:
+def frozen_study(run: StudyRun, wait_seconds: float) -> Study:
     """The study with its tune phase's frozen values, waiting a while for `ablate run` to freeze them
     (the tune phase runs in that process; cells are enqueued only afterwards)."""
-    from ablate.scheduler.tune import frozen_values
     from ablate.tuning import apply_tuned
 
+    study = run.study
     deadline = time.monotonic() + wait_seconds
-    parent = tracker.find_parent(study)
-    while (frozen := tracker.tuned(parent) or frozen_values(study, ostorage)) is None:
+    while (frozen := run.parent.tuned() or run.schedule.frozen_values(study)) is None:
         if time.monotonic() > deadline:
             raise AblateError(f"study '{study.name}' is still in its tune phase (run by `ablate run`; waited "
                               f"{wait_seconds:.0f} s): its cells are enqueued once the tuned values are "

@@ -20,13 +20,15 @@ from ablate.procs import die_with_parent
 
 if TYPE_CHECKING:
     from ablate.study import Study
+    from ablate.studyrun import Emit, StudyRun
 
 # What a worker process needs, imported once in the fork server (beside the parent's own imports and store
 # creation) instead of in every worker: ~3 s of CPU per worker on the quickstart. The last six
 # (mlflow.store.db.utils and alembic's): MlflowClient over SQL, 0.7 s when imported lazily.
 _PRELOAD = ["torch", "torch._dynamo", "torch.optim", "mlflow", "optuna", "ablate.pool", "ablate.worker",
             "ablate.cache", "ablate.scheduler.cells", "ablate.scheduler.liveness", "ablate.scheduler.storage",
-            "ablate.scheduler.tune", "ablate.tracking.writer", "ablate.tracking.reader", "ablate.train",
+            "ablate.scheduler.tune", "ablate.scheduler.schedule", "ablate.studyrun", "ablate.tracking.parent",
+            "ablate.tracking.writer", "ablate.tracking.reader", "ablate.train",
             "ablate.models", "ablate.regularizers", "ablate.data", "ablate.data.images", "ablate.data.text",
             "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.db.utils", "alembic.command",
             "alembic.config", "alembic.script", "alembic.migration", "alembic.runtime.environment"]
@@ -97,16 +99,14 @@ def _worker_main(shipped: tuple, storage_url: str, tracking_uri: str, parent_id:
     import torch
 
     from ablate import interrupts, worker
-    from ablate.scheduler.storage import open_storage, open_study
-    from ablate.tracking import Tracker
+    from ablate.studyrun import StudyRun
 
     torch.set_num_threads(threads)
     die_with_parent(origin.pid, 137)  # its cell is retried on resume
     interrupts.install()  # a batch system's SIGTERM: mark the cell, as on Ctrl-C (which is never lost)
     emit = lambda kind, **data: events.put((kind, data, os.getpid()))  # noqa: E731
     try:
-        ostudy = open_study(study, open_storage(storage_url), create=False)
-        worker.run_cells(study, ostudy, Tracker(tracking_uri), parent_id, emit=emit)
+        worker.run_cells(StudyRun.join(study, storage_url, tracking_uri, parent_id, emit=emit))
         code = 0
     except KeyboardInterrupt:
         code = 130
@@ -183,8 +183,7 @@ def _origin_module(obj) -> str:
     return getattr(getattr(obj, "fn", obj), "__module__", "")
 
 
-def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, workers: int, progress,
-                  here: Callable[[Callable[..., None]], int] | None = None) -> int:
+def run_processes(run: StudyRun, workers: int, progress, here: Callable[[Emit], int] | None = None) -> int:
     """Run the study to its end in `workers` streams of cells; returns the cells they ran.
 
     here: this process's own stream (called with the emit for its events; returns the cells it ran). This
@@ -196,10 +195,11 @@ def run_processes(study: Study, storage_url: str, uri: str, parent_id: str, work
     events = ctx.Queue()
     threads = threads_per_worker(workers)
     origin = _Origin(os.getpid(), os.getcwd(), dict(os.environ))
-    _refuse_main_code(study)
-    shipped = _ship(study)
-    procs = [ctx.Process(target=_worker_main, args=(shipped, storage_url, uri, parent_id, threads, events, origin),
-                         name=f"ablate-worker-{i}") for i in range(workers - (here is not None))]
+    _refuse_main_code(run.study)
+    shipped = _ship(run.study)  # each worker rebuilds the StudyRun from the stores' addresses (StudyRun.join)
+    args = (shipped, run.schedule.url, run.parent.uri, run.parent.run_id, threads, events, origin)
+    procs = [ctx.Process(target=_worker_main, args=args, name=f"ablate-worker-{i}")
+             for i in range(workers - (here is not None))]
     starting = _Starting(procs, progress, background=here is not None)
     shown = WorkerEvents(procs, events, progress)
     ran = 0
@@ -264,7 +264,7 @@ class _Starting:
         return [p for p in self.procs if p.pid is not None]
 
 
-def _here(here: Callable[[Callable[..., None]], int], shown: WorkerEvents, threads: int) -> int:
+def _here(here: Callable[[Emit], int], shown: WorkerEvents, threads: int) -> int:
     """This process's stream, with the workers' events shown from a thread; torch keeps a worker's share of
     the cores meanwhile (the caller's setting is restored after)."""
     import torch

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ablate.study import Study
+    from ablate.studyrun import StudyRun
 
 
 def with_seeds(study: Study, decision: dict | None) -> Study:
@@ -27,44 +28,50 @@ def with_seeds(study: Study, decision: dict | None) -> Study:
     return dataclasses.replace(study, seeds=tuple(range(seeds)))
 
 
-def recorded(study: Study, tracker, parent_id: str) -> Study:
-    """The study as its recorded decision extends it (a resume, or a worker joining)."""
-    return with_seeds(study, tracker.seed_decision(parent_id)) if study.seed_max else study
+def recorded(run: StudyRun) -> StudyRun:
+    """The run with its study as the recorded decision extends it (a resume, or a worker joining)."""
+    if not run.study.seed_max:
+        return run
+    return run.with_study(with_seeds(run.study, run.parent.seed_decision()))
 
 
-def decide(study: Study, tracker, parent_id: str, settled: bool, quiet: bool = True) -> Study | None:
-    """After stage 1: the extended study when seeds are to be added now; None when nothing more runs (fixed
-    seeds, already decided, or stage-1 cells still unsettled). Computed once, then read back."""
-    if not study.seed_max or tracker.seed_decision(parent_id) is not None or not settled:
+def decide(run: StudyRun, settled: bool) -> StudyRun | None:
+    """After stage 1: the run with its study extended when seeds are to be added now; None when nothing more
+    runs (fixed seeds, already decided, or stage-1 cells still unsettled). Computed once, then read back."""
+    study, parent = run.study, run.parent
+    if not study.seed_max or parent.seed_decision() is not None or not settled:
         return None
     from ablate.report.results import load_results
     from ablate.report.stats.sequential import decide_seeds
 
-    decision = decide_seeds(load_results(study.name, tracker.uri), len(study.seeds), study.seed_max)
+    decision = decide_seeds(load_results(study.name, parent.uri), len(study.seeds), study.seed_max)
     if decision is None:
         return None
-    tracker.record_seed_decision(parent_id, decision)
-    decision = tracker.seed_decision(parent_id) or decision  # another coordinator's, if it wrote last
-    if not quiet:
+    parent.record_seed_decision(decision)
+    decision = parent.seed_decision() or decision  # another coordinator's, if it wrote last
+    if not run.options.quiet:
         total, initial = decision["seeds"], len(study.seeds)
         capped = ", capped at seeds.max" if decision.get("capped") else ""
         print(f"seeds until decided: every verdict decided by the initial {initial} seeds; none added"
               if total <= initial else
               f"seeds until decided: {total} seeds in all ({total - initial} added to the initial {initial}"
               f"{capped})", file=sys.stderr)
-    extended = with_seeds(study, decision)
-    return extended if len(extended.seeds) > len(study.seeds) else None
+    return _extended(run, decision)
 
 
-def await_decision(study: Study, tracker, parent_id: str, wait_seconds: float) -> Study | None:
-    """A worker that ran out of stage-1 cells waits a while for the decision; the extended study if it
-    asks for more seeds than the worker had, else None."""
-    if not study.seed_max:
+def await_decision(run: StudyRun, wait_seconds: float) -> StudyRun | None:
+    """A worker that ran out of stage-1 cells waits a while for the decision; the run with its study
+    extended if the decision asks for more seeds than the worker had, else None."""
+    if not run.study.seed_max:
         return None
     deadline = time.monotonic() + wait_seconds
-    while (decision := tracker.seed_decision(parent_id)) is None:
+    while (decision := run.parent.seed_decision()) is None:
         if time.monotonic() > deadline:
             return None
         time.sleep(2.0)
-    extended = with_seeds(study, decision)
-    return extended if len(extended.seeds) > len(study.seeds) else None
+    return _extended(run, decision)
+
+
+def _extended(run: StudyRun, decision: dict) -> StudyRun | None:
+    extended = with_seeds(run.study, decision)
+    return run.with_study(extended) if len(extended.seeds) > len(run.study.seeds) else None

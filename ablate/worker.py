@@ -1,13 +1,15 @@
 """A worker: claims cells (or samples tune trials), trains each, records it; one table says what a failure means.
 
 Optuna is told first and MLflow closed second: a kill between the two leaves a COMPLETE trial beside a
-RUNNING run, which cells.settle_runs marks FINISHED (the cell is never retrained). Every Optuna step goes
-through scheduler/ (this module imports no optuna); every MLflow step through the Tracker.
+RUNNING run, which cells.settle_runs marks FINISHED (the cell is never retrained). Every step goes through
+the StudyRun handle: Optuna's through its schedule (this module imports no optuna), MLflow's through its
+parent run (ablate.parentrun.ParentRun).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import traceback
@@ -18,14 +20,14 @@ from typing import TYPE_CHECKING
 from ablate import interrupts
 from ablate.errors import AblateError, CellFailed
 from ablate.records import CellRecord
-from ablate.scheduler import cells, liveness, tune
+from ablate.scheduler import cells
+from ablate.studyrun import StudyRun
 from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
-    from ablate.cache import WorkerCache
-    from ablate.study import Cell, Study
+    from ablate.scheduler.tune import TuneStudy
+    from ablate.study import Cell
 
-Emit = Callable[..., None]
 GO_ON, STOP = "go on", "stop"  # after recording: take the next cell, or re-raise (the worker stops)
 
 
@@ -73,58 +75,53 @@ def policy(e: BaseException) -> Outcome | None:
     return next((outcome for kind, outcome in POLICY if isinstance(e, kind)), None)
 
 
-def _settle(handle: cells.Handle, tracker, run_id: str | None, outcome: Outcome, reason: str, then: str,
-            emit: Emit, name: str) -> bool:
+def _settle(run: StudyRun, handle: cells.Handle, run_id: str | None, outcome: Outcome, reason: str, then: str,
+            name: str) -> bool:
     """Record a failure in Optuna and MLflow; True when the worker goes on."""
     if outcome.tell:
         handle.fail(reason, retry=outcome.retry, interrupted=outcome.interrupted)
     if run_id is not None:
-        tracker.finish(run_id, outcome.status, reason)
+        run.parent.finish_cell(run_id, outcome.status, reason)
     if then == GO_ON:  # a lost race (KILLED) is not this worker's failure: not shown as one
-        emit("done", cell=name, status=outcome.status, reason=reason.splitlines()[0] if reason else "")
+        run.emit("done", cell=name, status=outcome.status, reason=reason.splitlines()[0] if reason else "")
     return then == GO_ON
 
 
-def _failed(handle: cells.Handle, tracker, run_id: str | None, e: BaseException, kind: str, emit: Emit,
+def _failed(run: StudyRun, handle: cells.Handle, run_id: str | None, e: BaseException, kind: str,
             name: str) -> bool:
     """The table applied to `e` (inside its except block); False: the caller re-raises."""
     outcome = policy(e)
     if outcome is None:
         return False
-    return _settle(handle, tracker, run_id, outcome, outcome.reason(e), getattr(outcome, kind), emit, name)
+    return _settle(run, handle, run_id, outcome, outcome.reason(e), getattr(outcome, kind), name)
 
 
-def _quiet(*args, **kwargs) -> None:
-    pass
-
-
-def run_cells(study: Study, ostudy, tracker, parent_id: str, emit: Emit | None = None, wait: bool = True,
-              work: bool = True, cache: WorkerCache | None = None) -> int:
+def run_cells(run: StudyRun, wait: bool = True, work: bool = True) -> int:
     """The worker loop: claim, train, record. With no cell waiting, recover dead workers' cells, and (wait)
     stay while another worker's cell still runs: if that worker dies, this one runs the cell again.
     work=False only watches (a coordinator whose workers are elsewhere). Returns the cells run here."""
-    emit = emit or _quiet
-    if cache is None and work:
+    if run.cache is None and work:
         from ablate.cache import WorkerCache
 
-        cache = WorkerCache()  # this worker's, for all the cells it runs
-    by_id = {c.cell_id: c for c in study.cells()}
-    poll = liveness.poll_seconds(ostudy)
+        run = dataclasses.replace(run, cache=WorkerCache())  # this worker's, for all the cells it runs
+    schedule = run.schedule
+    by_id = {c.cell_id: c for c in run.study.cells()}
+    poll = schedule.poll_seconds()
     ran = 0
     while True:
         interrupts.check()
-        claim = cells.claim(ostudy, set(by_id)) if work else None
+        claim = schedule.claim(set(by_id)) if work else None
         if claim is not None:
             if why := claim.superseded():
                 claim.drop(why)
                 continue
-            run_one(by_id[claim.cell_id], claim, tracker, parent_id, emit, cache)
+            run_one(run, by_id[claim.cell_id], claim)
             ran += 1
             continue
-        plan = cells.enqueue_cells(ostudy, study, rerun=False)
-        emit("count", done=plan.done + plan.failed, total=plan.total)
+        plan = schedule.enqueue(run.study, rerun=False)
+        run.emit("count", done=plan.done + plan.failed, total=plan.total)
         if plan.enqueued:
-            cells.settle_runs(ostudy, tracker, parent_id)
+            schedule.settle(run.parent)
             if work:
                 continue
         if not wait or plan.live == 0:
@@ -132,10 +129,9 @@ def run_cells(study: Study, ostudy, tracker, parent_id: str, emit: Emit | None =
         time.sleep(poll)
 
 
-def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit = _quiet,
-            cache: WorkerCache | None = None) -> None:
+def run_one(run: StudyRun, cell: Cell, claim: cells.Claim) -> None:
     """Train one claimed cell and record it (the failure policy above decides what a failure means)."""
-    study = cell.study
+    study, parent, emit = cell.study, run.parent, run.emit
 
     def on_epoch(epoch: int, epochs: int) -> None:
         emit("epoch", cell=cell.cell_id, epoch=epoch, epochs=epochs)
@@ -146,24 +142,24 @@ def run_one(cell: Cell, claim: cells.Claim, tracker, parent_id: str, emit: Emit 
         try:
             claim.stamp(study)
             pause_point("cell.claimed")
-            run_id = tracker.start_cell(parent_id, cell, claim.number)
+            run_id = parent.start_cell(cell, claim.number)
             pause_point("cell.run_created")
             claim.set_run_id(run_id)
             emit("start", cell=cell.cell_id)
-            result = _fit(cell, tracker.logger(run_id), on_epoch=on_epoch, cache=cache)
+            result = _fit(cell, parent.logger(run_id), on_epoch=on_epoch, cache=run.cache)
             value = result.final[study.metric.name]
             if not math.isfinite(value):
                 raise CellFailed(f"the final {study.metric.name} is {value} (not a finite number)")
         except BaseException as e:
-            if not _failed(claim, tracker, run_id, e, "cell", emit, cell.cell_id):
+            if not _failed(run, claim, run_id, e, "cell", cell.cell_id):
                 raise
             return
     pause_point("cell.fitted")
     if not claim.complete(value):
-        _settle(claim, tracker, run_id, LOST_RACE, LOST_RACE.reason(None), GO_ON, emit, cell.cell_id)
+        _settle(run, claim, run_id, LOST_RACE, LOST_RACE.reason(None), GO_ON, cell.cell_id)
         return
     pause_point("cell.told")
-    tracker.finish(run_id, "FINISHED")
+    parent.finish_cell(run_id, "FINISHED")
     emit("done", cell=cell.cell_id, status="FINISHED", value=value)
     pause_point("cell.done")
 
@@ -182,36 +178,35 @@ def _fit(cell: Cell, logger, **kwargs):
         raise
 
 
-def run_tune(study: Study, storage, tracker, parent_id: str, emit: Emit | None = None,
-             cache: WorkerCache | None = None) -> dict[str, float]:
+def run_tune(run: StudyRun) -> dict[str, float]:
     """Run tune trials until `tune.trials` have counted, then freeze the best values (resume-safe).
 
     A finished tune phase is never redone: its frozen values are stored on the Optuna study and returned
     as they are. An interrupted one continues where it stopped (its dead worker's trial is failed and
     does not count). Trials run here, one at a time.
     """
-    emit = emit or _quiet
-    tstudy = tune.open_tune_study(study, storage)
-    if (frozen := tune.frozen(tstudy)) is not None:
+    study = run.study
+    tuning = run.schedule.tune_study(study)
+    if (frozen := tuning.frozen()) is not None:
         return frozen
-    tune.recover(tstudy, tracker)
-    if cache is None:
+    tuning.recover(run.parent)
+    if run.cache is None:
         from ablate.cache import WorkerCache
 
-        cache = WorkerCache()
-    while tune.tune_counted(tstudy) < study.tune.trials:
-        run_tune_trial(study, tstudy, tracker, parent_id, emit, cache)
-    return tune.freeze(study, tstudy)
+        run = dataclasses.replace(run, cache=WorkerCache())
+    while tuning.counted() < study.tune.trials:
+        run_tune_trial(run, tuning)
+    return tuning.freeze(study)
 
 
-def run_tune_trial(study: Study, tstudy, tracker, parent_id: str, emit: Emit = _quiet,
-                   cache: WorkerCache | None = None) -> None:
+def run_tune_trial(run: StudyRun, tuning: TuneStudy) -> None:
     """Sample one configuration on the tune arm, train it with pruning, record it."""
     from ablate.tuning import objective, tune_cell
 
-    trial = tune.ask(study, tstudy)
+    study, parent, emit = run.study, run.parent, run.emit
+    trial = tuning.ask(study)
     cell, name = tune_cell(study, trial.values), f"tune/trial{trial.number:03d}"
-    run_id = tracker.start_cell(parent_id, cell, trial.number, phase="tune", name=name)
+    run_id = parent.start_cell(cell, trial.number, phase="tune", name=name)
     trial.set_run_id(run_id)
     metric, epochs = study.tune.metric, cell.study.train.epochs
     emit("start", cell=name)
@@ -223,19 +218,19 @@ def run_tune_trial(study: Study, tstudy, tracker, parent_id: str, emit: Emit = _
             raise Pruned(f"pruned at epoch {epoch}: {metric} {m[metric]:.4f}")
 
     try:
-        result = _fit(cell, tracker.logger(run_id), on_metrics=on_metrics, cache=cache)
+        result = _fit(cell, parent.logger(run_id), on_metrics=on_metrics, cache=run.cache)
     except Pruned as e:
-        tracker.logger(run_id).set_tags(CellRecord.tune_tags("pruned", str(e)))
-        tracker.finish(run_id, "FINISHED")
+        parent.logger(run_id).set_tags(CellRecord.tune_tags("pruned", str(e)))
+        parent.finish_cell(run_id, "FINISHED")
         trial.prune()
         emit("done", cell=name, status="PRUNED")
         return
     except BaseException as e:  # a diverged setting is an answer too: it counts, and the sampler avoids it
-        if not _failed(trial, tracker, run_id, e, "tune", emit, name):
+        if not _failed(run, trial, run_id, e, "tune", name):
             raise
         return
     value = objective(result.history, metric)
-    tracker.logger(run_id).set_tags(CellRecord.tune_tags("complete"))
-    tracker.finish(run_id, "FINISHED")
+    parent.logger(run_id).set_tags(CellRecord.tune_tags("complete"))
+    parent.finish_cell(run_id, "FINISHED")
     trial.complete(value)
     emit("done", cell=name, status="FINISHED", value=value)

@@ -194,21 +194,20 @@ def _orchestration_ms(tmp: str) -> float:
     """Per-cell cost of the real worker loop around fit (fit itself replaced by an instant result)."""
     import ablate.train
     from ablate import worker
-    from ablate.scheduler import cells
-    from ablate.scheduler.storage import open_storage, open_study
+    from ablate.studyrun import StudyRun
     from ablate.tracking import Tracker
     from ablate.validate import load_study
 
     study = load_study(Path(__file__).resolve().parent.parent / "studies" / "quickstart.yaml")
     tracker = Tracker(f"sqlite:///{tmp}/orchestration.db")
-    ostudy = open_study(study, open_storage(f"{tmp}/orchestration.journal"))
     parent = tracker.start_parent(study)
-    cells.enqueue_cells(ostudy, study)
+    run = StudyRun.join(study, f"{tmp}/orchestration.journal", tracker.uri, parent, create=True)
+    run.schedule.enqueue(study)
     real_fit = ablate.train.fit
     ablate.train.fit = lambda cell, *a, **k: ablate.train.FitResult({study.metric.name: 0.5})
     try:
         t0 = time.perf_counter()
-        ran = worker.run_cells(study, ostudy, tracker, parent)
+        ran = worker.run_cells(run)
         return 1000 * (time.perf_counter() - t0) / max(ran, 1)
     finally:
         ablate.train.fit = real_fit

@@ -12,8 +12,8 @@ from ablate import worker
 from ablate.cli import main
 from ablate.orchestrate import run_study
 from ablate.records import Tag
-from ablate.scheduler import cells as sched
-from ablate.scheduler.storage import open_storage, open_study
+from ablate.scheduler.storage import open_storage
+from ablate.studyrun import StudyRun
 from ablate.tracking import Tracker, resolve_uri
 from ablate.validate import validate_study
 
@@ -63,13 +63,12 @@ def test_cli_run_records_every_cell_once_and_reruns_nothing(tiny_raw, write_stud
 def test_interrupted_between_cells_resumes_only_the_missing(tiny_raw, workdir):
     study = validate_study(tiny_raw)
     tracker = Tracker("sqlite:///mlflow.db")
-    parent = tracker.start_parent(study)
-    ostudy = open_study(study, open_storage("optuna.journal"))
-    sched.enqueue_cells(ostudy, study)
+    run = StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study), create=True)
+    run.schedule.enqueue(study)
     cells = {c.cell_id: c for c in study.cells()}
     for _ in range(3):  # a first session that stops after three cells
-        claim = sched.claim(ostudy)
-        worker.run_one(cells[claim.cell_id], claim, tracker, parent, lambda *a, **k: None)
+        claim = run.schedule.claim()
+        worker.run_one(run, cells[claim.cell_id], claim)
     summary = run_study(study, quiet=True, report=False)
     assert summary.ran_now == 5 and summary.finished == 8 and not summary.failed
     _, runs = _children(tracker.client, "tiny")

@@ -6,9 +6,8 @@ import socket
 
 from ablate import worker
 from ablate.cli import main
-from ablate.scheduler import cells as sched
-from ablate.scheduler.storage import open_storage, open_study
 from ablate.status import format_status, study_status
+from ablate.studyrun import StudyRun
 from ablate.tracking import Tracker
 from ablate.validate import validate_study
 
@@ -19,19 +18,18 @@ def _half_done(tiny_raw, write_study):
     path = write_study(tiny_raw)
     study = validate_study(tiny_raw, source=str(path))
     tracker = Tracker("sqlite:///mlflow.db")
-    parent = tracker.start_parent(study)
-    ostudy = open_study(study, open_storage("optuna.journal"))
-    sched.enqueue_cells(ostudy, study)
+    run = StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study), create=True)
+    run.schedule.enqueue(study)
     by_id = {c.cell_id: c for c in study.cells()}
     for _ in range(2):
-        claim = sched.claim(ostudy)
-        worker.run_one(by_id[claim.cell_id], claim, tracker, parent, lambda *a, **k: None)
-    failed = sched.claim(ostudy)
+        claim = run.schedule.claim()
+        worker.run_one(run, by_id[claim.cell_id], claim)
+    failed = run.schedule.claim()
     failed.stamp(study)
     failed.fail("diverged at epoch 1", retry=False)
-    running = sched.claim(ostudy)
+    running = run.schedule.claim()
     running.stamp(study)
-    return path, study, parent, failed.cell_id, running.cell_id
+    return path, study, run.parent.run_id, failed.cell_id, running.cell_id
 
 
 def test_status_counts_every_cell_from_the_stores(tiny_raw, write_study, workdir, capsys):

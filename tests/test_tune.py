@@ -19,6 +19,7 @@ from ablate.report.results import load_results
 from ablate.report.sections.tune import tune_section
 from ablate.scheduler import tune
 from ablate.scheduler.storage import open_storage
+from ablate.studyrun import StudyRun
 from ablate.tracking import Tracker
 from ablate.tuning import apply_tuned, tune_arm, tune_cell
 from ablate.validate import validate_study
@@ -81,12 +82,12 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     storage = open_storage("optuna.journal")
     tracker = Tracker()
     # an earlier run stopped after one tune trial: it counts, and the tune phase goes on from there
-    parent = tracker.start_parent(study)
-    ostudy = tune.open_tune_study(study, storage)
-    worker.run_tune_trial(study, ostudy, tracker, parent, lambda *a, **k: None)
+    run = StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study), create=True)
+    tuning = run.schedule.tune_study(study)
+    worker.run_tune_trial(run, tuning)
     # ... and a second trial was cut off mid-way: its worker process is gone
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    ostudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
+    tuning.tstudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
 
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4
@@ -137,8 +138,8 @@ def test_bad_trials_are_pruned_every_epoch(tuned_raw, workdir):
     study = validate_study(tuned_raw)
     storage = open_storage("optuna.journal")
     tracker = Tracker()
-    parent = tracker.start_parent(study)
-    frozen = worker.run_tune(study, storage, tracker, parent)
+    frozen = worker.run_tune(StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study),
+                                           create=True))
     trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert pruned, [(t.params, t.intermediate_values) for t in trials]
@@ -160,7 +161,8 @@ def test_hyperband_prunes_and_none_never_does(tuned_raw, workdir, pruner):
                                               "none": optuna.pruners.NopPruner}[pruner])
     storage = open_storage("optuna.journal")
     tracker = Tracker()
-    frozen = worker.run_tune(study, storage, tracker, tracker.start_parent(study))
+    frozen = worker.run_tune(StudyRun.join(study, "optuna.journal", tracker.uri, tracker.start_parent(study),
+                                           create=True))
     trials = optuna.load_study(study_name="tinytune:tune", storage=storage).trials
     states = [t.state.name for t in trials]
     assert len(trials) == 12 and "FAIL" not in states

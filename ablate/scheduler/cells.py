@@ -23,6 +23,7 @@ from ablate.scheduler import _optuna, liveness
 from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
+    from ablate.parentrun import ParentRun
     from ablate.study import Study
 
 MAX_INTERRUPTS = 3
@@ -216,7 +217,7 @@ def _retry(trials, recovered: set[int], retry_failed: bool, rerun: bool) -> bool
     return True
 
 
-def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: str) -> int:
+def adopt_finished_runs(ostudy: optuna.Study, study: Study, parent: ParentRun) -> int:
     """Cells the Optuna study has no trial for, yet MLflow holds a FINISHED run of (the journal was deleted or
     a fresh storage given): record each as a COMPLETE trial with the run's final metric, instead of training
     it again. Returns the cells adopted."""
@@ -227,7 +228,7 @@ def adopt_finished_runs(ostudy: optuna.Study, study: Study, tracker, parent_id: 
     space = {"arm": optuna.distributions.CategoricalDistribution(arm_choices(ostudy, study)),
              "seed": optuna.distributions.IntDistribution(min(study.possible_seeds), max(study.possible_seeds))}
     adopted = 0
-    for run in sorted(tracker.cell_records(parent_id, status="FINISHED"), key=lambda r: r.start_time_ms or 0):
+    for run in sorted(parent.cell_records(status="FINISHED"), key=lambda r: r.start_time_ms or 0):
         cell = missing.pop(run.cell_id, None)
         if cell is None or run.phase != "ablate":
             continue
@@ -254,11 +255,11 @@ def claim(ostudy: optuna.Study, cells: set[str] | None = None) -> Claim | None:
     return None
 
 
-def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
+def settle_runs(ostudy: optuna.Study, parent: ParentRun) -> int:
     """Close the cell runs that dead workers left RUNNING: FINISHED where the trial completed (killed between
     Optuna's write and MLflow's), else KILLED/FAILED with the reason. Runs are listed before trials are read,
     so a run that a live worker has just started is always seen with its trial RUNNING, and left alone."""
-    running = [r for r in tracker.cell_records(parent_id, status="RUNNING") if r.phase == "ablate"]
+    running = [r for r in parent.cell_records(status="RUNNING") if r.phase == "ablate"]
     if not running:
         return 0
     trials = {t.number: t for t in ostudy.get_trials(deepcopy=False)}
@@ -269,15 +270,15 @@ def settle_runs(ostudy: optuna.Study, tracker, parent_id: str) -> int:
         if t is not None and t.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
         if t is not None and t.state == TrialState.COMPLETE:
-            tracker.finish(run.run_id, "FINISHED")
+            parent.finish_cell(run.run_id, "FINISHED")
             continue
         if t is not None and not _interrupted(t):
-            tracker.finish(run.run_id, "FAILED", t.user_attrs[A.FAILURE])
+            parent.finish_cell(run.run_id, "FAILED", t.user_attrs[A.FAILURE])
             continue
         reason = (t.user_attrs.get(A.FAILURE) if t is not None else None) or (
             f"interrupted: its worker stopped (no heartbeat for {3 * liveness.heartbeat_seconds()} s, or its "
             "process ended) before the cell finished")
-        tracker.finish(run.run_id, "KILLED", f"{reason}; the cell runs again")
+        parent.finish_cell(run.run_id, "KILLED", f"{reason}; the cell runs again")
     return len(running)
 
 

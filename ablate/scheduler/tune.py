@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
@@ -22,6 +23,7 @@ from ablate.scheduler.cells import Handle, fail_dead
 from ablate.scheduler.storage import tune_name
 
 if TYPE_CHECKING:
+    from ablate.parentrun import ParentRun
     from ablate.study import Study
 
 PED_ANOVA_MIN_TRIALS = 20
@@ -76,13 +78,13 @@ def frozen_values(study: Study, storage) -> dict[str, float] | None:
         return None
 
 
-def recover(tstudy: optuna.Study, tracker) -> None:
+def recover(tstudy: optuna.Study, parent: ParentRun) -> None:
     """Fail the trials whose worker died (they do not count) and close their MLflow runs."""
     for t in tstudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if liveness.gone(t) is not None:
             fail_dead(tstudy, t, "its worker stopped before the trial finished")
             if run_id := t.user_attrs.get(TrialAttr.RUN_ID):
-                tracker.finish(run_id, "KILLED", "interrupted: the tune trial stopped")
+                parent.finish_cell(run_id, "KILLED", "interrupted: the tune trial stopped")
 
 
 def freeze(study: Study, tstudy: optuna.Study) -> dict[str, float]:
@@ -123,6 +125,28 @@ def ask(study: Study, tstudy: optuna.Study) -> TuneTrial:
                      else trial.suggest_float(path, lo, hi, log=log))
               for path, (kind, lo, hi, log) in search_space(study).items()}
     return TuneTrial(tstudy, trial, values)
+
+
+@dataclass(frozen=True)
+class TuneStudy:
+    """The tune phase's Optuna study as a worker drives it (Schedule.tune_study), so none holds Optuna's."""
+
+    tstudy: optuna.Study
+
+    def counted(self) -> int:
+        return tune_counted(self.tstudy)
+
+    def frozen(self) -> dict[str, float] | None:
+        return frozen(self.tstudy)
+
+    def recover(self, parent: ParentRun) -> None:
+        recover(self.tstudy, parent)
+
+    def ask(self, study: Study) -> TuneTrial:
+        return ask(study, self.tstudy)
+
+    def freeze(self, study: Study) -> dict[str, float]:
+        return freeze(study, self.tstudy)
 
 
 def tune_summary(study: Study, storage) -> dict[str, object]:

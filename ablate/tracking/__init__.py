@@ -1,7 +1,8 @@
 """The only package that imports mlflow: the store (client), writing a study (writer), reading it (reader).
 
 Everything crosses this boundary as records (ablate/records.py), so no other module holds an MLflow object.
-`from ablate.tracking import Tracker, resolve_uri` is the public entry for writers, `read_study` for readers.
+`from ablate.tracking import Tracker, resolve_uri` is the public entry for writers (MlflowParentRun: the
+run path's typed handle on one parent run, ablate.parentrun.ParentRun), `read_study` for readers.
 
 Exports are lazy: a reader (`ablate report`, `ablate status`) imports the reader side only, never the
 writer's torch (the cell config and checkpoint code), which is 2-3 s of a cold report process.
@@ -15,6 +16,7 @@ _EXPORTS = {
     "git_commit": "provenance", "versions": "provenance",
     "log_report": "reader", "read_study": "reader",
     "MlflowLogger": "writer", "Tracker": "writer", "cell_record": "writer", "parent_record": "writer",
+    "MlflowParentRun": "parent",
 }
 __all__ = sorted(_EXPORTS)
 
