@@ -8,7 +8,8 @@ Exports are lazy: a reader (`ablate report`, `ablate status`) imports the reader
 writer's torch (the cell config and checkpoint code), which is 2-3 s of a cold report process.
 
 May import: ablate.records, ablate.study, ablate.artifacts (the cell config and checkpoint files),
-ablate.errors, ablate.faults, ablate.testpoints (never scheduler, worker or report).
+ablate.errors, ablate.faults, ablate.testpoints, ablate.parentrun (the protocol tracking/parent.py
+implements) (never scheduler, worker or report).
 """
 
 _EXPORTS = {
