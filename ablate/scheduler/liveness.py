@@ -26,6 +26,12 @@ STALE_SECONDS = 300
 CLAIM_GRACE_SECONDS = 30
 
 
+def now() -> float:
+    """The clock heartbeats are stamped and judged by (seconds since the epoch): one seam, so that tests
+    age a heartbeat by moving this clock instead of sleeping past the limit."""
+    return time.time()
+
+
 def heartbeat_seconds() -> int:
     """Seconds between a running cell's heartbeats ($ABLATE_HEARTBEAT_SECONDS, default 30; tests use 1)."""
     raw = os.environ.get("ABLATE_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
@@ -64,7 +70,7 @@ def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:
     worker = t.user_attrs.get(TrialAttr.WORKER)
     if not worker:  # claimed but never stamped: the worker died in the instant after its claim
         started = t.datetime_start.timestamp() if t.datetime_start else 0.0
-        late = time.time() - started > CLAIM_GRACE_SECONDS
+        late = now() - started > CLAIM_GRACE_SECONDS
         return "its worker stopped right after claiming the cell" if late else None
     host, _, pid = worker.rpartition(":")
     if host == _host():
@@ -82,7 +88,7 @@ def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:
         return None
     if _optuna.heartbeat_enabled(storage):
         return None  # another machine, RDB storage: Optuna's heartbeat decides (see fail_stale)
-    silent = time.time() - float(t.user_attrs.get(TrialAttr.BEAT, 0.0))
+    silent = now() - float(t.user_attrs.get(TrialAttr.BEAT, 0.0))
     if silent > stale_seconds():
         return f"its worker ({worker}) sent no heartbeat for {silent:.0f} s"
     return None
@@ -118,7 +124,7 @@ def heartbeat(ostudy: optuna.Study, trial: optuna.Trial):
     def beat() -> None:
         while True:
             try:
-                _optuna.set_attr(storage, tid, TrialAttr.BEAT, time.time())
+                _optuna.set_attr(storage, tid, TrialAttr.BEAT, now())
             except Exception:  # finished meanwhile, or a storage hiccup: the next beat tries again
                 if _optuna.is_finished(storage, tid):
                     return

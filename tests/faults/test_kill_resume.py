@@ -2,10 +2,15 @@
 
 Two stores, two chains of runs, side by side (each chain is sequential; two halve the wall time): each run
 is stopped at a named pause point (ablate/testpoints.py) - in the parent run's setup, halfway through
-enqueueing, between a claim and its MLflow run, mid-epoch, between fit and Optuna's write, between Optuna's
-write and MLflow's, between cells, in a spawned worker, while the report is built - and after every stop
-the stores are checked: no cell has two COMPLETE trials or two FINISHED runs, and no cell finished earlier
-was trained again. The last run of each chain finishes its study.
+enqueueing, with an MLflow run no trial points to yet, mid-epoch (Ctrl-C), between fit and Optuna's write,
+between Optuna's write and MLflow's, in a spawned worker, by SIGTERM between cells, while the report is
+built - and after every stop the stores are checked: no cell has two COMPLETE trials or two FINISHED runs,
+and no cell finished earlier was trained again. The last run of each chain finishes its study.
+
+A soak, not the proof: the scheduler's exactly-once contract (dead workers' cells retried once, late settles
+refused, idempotent enqueue, finished cells never reclaimed) is tested in process, over every storage, by
+tests/scheduler/test_exactly_once.py. The stops kept here are those that need a real process: MLflow's side
+of a kill, signals, orphaned workers, the report; plus one plain SIGKILL mid-cell.
 """
 
 from __future__ import annotations
@@ -28,15 +33,12 @@ pytestmark = pytest.mark.slow
 SETUP_CHAIN = [
     ("parent.created", signal.SIGKILL, None, 1),  # MLflow: parent run created, its params/files not yet
     ("enqueue@2", signal.SIGKILL, None, 1),  # Optuna: two of four cells enqueued
-    ("cell.claimed", signal.SIGKILL, None, 1),  # a RUNNING trial, no MLflow run yet
     ("cell.run_created", signal.SIGKILL, None, 1),  # an MLflow run that no trial points to yet
     ("epoch", signal.SIGINT, None, 2),  # Ctrl-C (to the process group) after a worker's epoch 1: marked KILLED
-    ("epoch", signal.SIGKILL, 0, 1),  # mark and go: the kill lands in epoch 2
 ]
 CELLS_CHAIN = [
     ("cell.fitted", signal.SIGKILL, None, 1),  # trained and logged, Optuna not told: runs again
     ("cell.told", signal.SIGKILL, None, 1),  # COMPLETE trial, MLflow run still RUNNING: kept, not rerun
-    ("cell.done", signal.SIGKILL, None, 1),  # between cells
     ("epoch", signal.SIGKILL, None, 2, "worker"),  # a spawned worker mid-cell; only its parent is killed
     ("cell.claimed@2", signal.SIGTERM, None, 1),  # a batch system's SIGTERM, between cells: like Ctrl-C
     ("report", signal.SIGKILL, 0, 1),  # every cell done; killed while the report is built
@@ -89,9 +91,9 @@ def test_kill_anywhere_then_resume_loses_and_doubles_nothing(tmp_path):
         chains = [pool.submit(_chain, tmp_path / name, steps)
                   for name, steps in (("setup", SETUP_CHAIN), ("cells", CELLS_CHAIN))]
         (kills_a, interrupted_a), (kills_b, interrupted_b) = (c.result() for c in chains)
-    assert kills_a + kills_b >= 10
+    assert kills_a + kills_b >= 7
     assert any("Ctrl-C" in r.data.tags[Tag.FAILURE] for r in interrupted_a)
-    assert len(interrupted_a) >= 3 and len(interrupted_b) >= 2, (len(interrupted_a), len(interrupted_b))
+    assert len(interrupted_a) >= 2 and len(interrupted_b) >= 2, (len(interrupted_a), len(interrupted_b))
     print(f"\nkill/resume chains: {kills_a + kills_b} SIGKILLs + SIGINT + SIGTERM survived; 2 x 4 cells, "
           f"0 lost, 0 duplicated; {len(interrupted_a) + len(interrupted_b)} interrupted runs closed with a "
           f"reason; {time.monotonic() - t0:.1f} s")
