@@ -50,8 +50,11 @@ def open_storage(url: str):
         try:
             with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
-                                  engine_kwargs={"pool_pre_ping": True})
+                storage = RDBStorage(url, heartbeat_interval=beat, grace_period=3 * beat,
+                                     engine_kwargs={"pool_pre_ping": True})
+            if url.startswith("sqlite"):
+                _serialize_sqlite(storage)
+            return storage
         except Exception as e:  # unreachable server, missing driver, bad URL: the user's to fix
             # machines starting at once on a fresh database race to create Optuna's tables: one wins, the
             # others see its half-made schema; a moment later the schema is whole
@@ -61,6 +64,31 @@ def open_storage(url: str):
             raise AblateError(f"cannot open the Optuna storage {redact_uri(url)}: {type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''}") from None
     raise AssertionError("unreachable")
+
+
+def _serialize_sqlite(storage: RDBStorage) -> None:
+    """Every transaction on a SQLite storage takes the write lock when it begins (BEGIN IMMEDIATE).
+
+    Optuna moves a trial WAITING -> RUNNING (a claim) or RUNNING -> COMPLETE (a settle) by reading its state,
+    checking it, then writing it. PostgreSQL locks the row it read (SELECT ... FOR UPDATE); SQLite ignores
+    FOR UPDATE, and pysqlite opens no transaction for a SELECT, so two workers could both read WAITING and
+    both claim one cell (9 of 20 rounds of six threads racing, tests/scheduler/test_exactly_once.py). With
+    the driver's own BEGIN turned off and BEGIN IMMEDIATE issued at SQLAlchemy's begin, the read and the
+    write are one serialized transaction (SQLAlchemy's documented pysqlite recipe). Each process that opens
+    the storage through here gets it; the pool is emptied so no connection made before is reused."""
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
 
 
 def _pg_driver(url: str) -> str:

@@ -148,16 +148,6 @@ def supplier(request, tmp_path, fast_dir, monkeypatch):
     s.close()
 
 
-def sqlite_races(request, supplier) -> None:
-    """Known: on SQLite two connections can both take one WAITING trial, or both settle one RUNNING trial.
-    Optuna's RDB transitions read the state, check it, then write it; PostgreSQL locks the row (SELECT ...
-    FOR UPDATE), but pysqlite opens no transaction for a SELECT, so both readers see WAITING (RUNNING) and
-    both writes succeed. A fix belongs in storage.open_storage (BEGIN IMMEDIATE on SQLite connections)."""
-    if supplier.mode == "sqlite":
-        request.applymarker(pytest.mark.xfail(reason="SQLite: claim/settle are not atomic across connections "
-                                                     "(see sqlite_races)", strict=False))
-
-
 class Clock:
     """Simulated time, `offset` seconds ahead of the real one for everything that judges a worker: liveness.now
     (journal heartbeats), the trial start times Optuna stamps in Python (the grace after a claim), and RDB
@@ -326,7 +316,6 @@ def assert_settled_once(ostudy: optuna.Study, study) -> None:
 
 
 def test_workers_claiming_at_once_get_disjoint_cells_and_each_cell_settles_once(request, supplier, study, workers):
-    sqlite_races(request, supplier)
     crew = workers(2, HERE) + workers(2, ELSEWHERE)
     plan = cells.enqueue_cells(crew[0].ostudy, study)
     assert (plan.total, plan.enqueued, plan.live) == (8, 8, 8)
@@ -340,7 +329,6 @@ def test_workers_claiming_at_once_get_disjoint_cells_and_each_cell_settles_once(
 
 
 def test_one_waiting_cell_raced_for_by_many_workers_goes_to_exactly_one(request, supplier, study, workers):
-    sqlite_races(request, supplier)
     crew = workers(3, HERE) + workers(3, ELSEWHERE)
     cells.enqueue_cells(crew[0].ostudy, study)
     for cell in study.cells()[:3]:
@@ -434,8 +422,7 @@ def test_a_worker_dying_mid_cell_has_its_cell_retried_once_and_its_late_settle_r
 
     # two workers out of cells recover it at the same moment; then both drain the queue
     plans = at_once(*[lambda w=w: judge(w) for w in rescuers])
-    if supplier.mode != "sqlite":  # fail_dead takes effect in one process only; not on SQLite (sqlite_races)
-        assert sum(len(p.recovered) for p in plans) <= 1
+    assert sum(len(p.recovered) for p in plans) <= 1  # fail_dead takes effect in one process only
     dead = trials_of(doomed.ostudy, cid)[0]
     assert dead.state == TrialState.FAIL
     if A.FAILURE in dead.user_attrs:  # failed by ablate's check (an RDB's own heartbeat check writes none)
@@ -499,7 +486,6 @@ def test_a_silent_worker_elsewhere_is_judged_only_past_the_limit(supplier, study
 def test_a_late_worker_and_its_judge_racing_have_exactly_one_winner(request, supplier, study, workers, clock):
     """The frozen worker wakes and tells its result while another process fails its trial as dead: one
     of the two takes effect, never both, and the cell is re-enqueued only if the judge won."""
-    sqlite_races(request, supplier)
     (other,) = workers(1, HERE)
     cells.enqueue_cells(other.ostudy, study)
     for late in workers(3, ELSEWHERE):
