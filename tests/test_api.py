@@ -67,7 +67,6 @@ print("finished", summary.finished, "of", summary.total, flush=True)
 """
 
 
-@pytest.mark.slow
 def test_a_script_without_a_main_guard_runs_workers(tiny_raw, workdir):
     """The classic multiprocessing trap: no `if __name__ == "__main__":`, workers=2. The workers are fork
     server children (spawn elsewhere) that must not re-execute the script."""

@@ -97,7 +97,6 @@ RESNET = {
 }
 
 
-@pytest.mark.slow
 def test_a_torchvision_resnet18_with_dropout_and_mixup_two_workers(workdir):
     (workdir / "resnet.yaml").write_text(yaml.safe_dump(RESNET))
     out = subprocess.run([*ABLATE, "run", "resnet.yaml", "--workers", "2", "--quiet"], capture_output=True,

@@ -13,7 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(600)  # ~45 s of CPU (~1 min on a quiet 2-core machine); load stretches the wall time
 def test_gpu_check_smoke_mode_prints_every_figure():
     env = {**os.environ, "GPU_CHECK_SIZE": "tiny", "PY": sys.executable, "GPU_CHECK_SYSTEM_PYTHON": "1",

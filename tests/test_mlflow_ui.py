@@ -249,7 +249,6 @@ def ablate_ui(store, tmp_path):
         log.close()
 
 
-@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(apt-get install -y chromium)")
 def test_ablate_ui_opens_the_study_on_its_runs_table(store, ablate_ui):

@@ -227,7 +227,6 @@ def test_plugin_code_defined_in_main_is_refused_for_worker_processes(plugged):
         builder.fn.__module__ = before
 
 
-@pytest.mark.slow
 def test_forkserver_workers_load_the_plugins_before_the_study(plugged, workdir):
     """2 local workers (fork server children, which start with no plugin imported) run every cell of a study
     whose model, dataset and regularizer all come from the plugin."""
@@ -245,7 +244,6 @@ def test_a_spawned_process_rebuilds_the_study_after_loading_its_plugins(plugged)
     assert again == study and again.study_hash == study.study_hash
 
 
-@pytest.mark.slow
 def test_ablate_worker_elsewhere_loads_the_study_files_plugins(plugged, workdir):
     """`ablate run --workers 0` coordinates; `ablate worker` (another machine, here a process) loads the
     study file's plugins from the file and runs the cells."""

@@ -14,8 +14,6 @@ from faultkit import STUDY, finish, snapshot, start, wait_paused, write_study
 from test_many_machines import databases, pg_url  # noqa: F401  (fixtures)
 
 
-@pytest.mark.slow
-@pytest.mark.postgres
 @pytest.mark.parametrize("point", ["cell.claimed", "cell.fitted"])
 def test_resumed_frozen_worker_drops_its_stale_cell_quietly(tmp_path, databases, point):  # noqa: F811
     """Frozen after its claim (its stamp is refused: Stale) and after training (its tell is refused). The

@@ -20,12 +20,9 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from faultkit import CELLS, Ledger, finish, snapshot, start, wait_gone, wait_paused, write_study
 
 from ablate.records import Tag, TrialAttr
-
-pytestmark = pytest.mark.slow
 
 # (pause point, signal, hold seconds at the point (None: hold until killed), local workers[, the process that
 # pauses: "worker" for a local worker process; by default whichever reaches the point first, `ablate run`

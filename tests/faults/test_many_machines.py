@@ -23,7 +23,6 @@ from faultkit import STUDY, finish, snapshot, start, start_mlflow_server, wait_p
 
 from ablate.records import Tag, TrialAttr
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PG_START = Path(__file__).with_name("pg_start.sh")
 
 

@@ -10,8 +10,6 @@ import signal
 import pytest
 from faultkit import STUDY, run_ablate, start_mlflow_server, write_study
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

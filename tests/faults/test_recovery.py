@@ -7,7 +7,6 @@ import signal
 import time
 
 import optuna
-import pytest
 import yaml
 from faultkit import STUDY, finish, snapshot, start, wait_paused
 from mlflow.tracking import MlflowClient
@@ -78,7 +77,6 @@ def test_changed_study_is_refused_with_what_changed_and_fresh_sets_the_old_one_a
     assert [p.data.tags[Tag.HASH] for p in parent] == [load_study(path).study_hash]
 
 
-@pytest.mark.slow
 def test_dead_worker_on_another_machine_is_retried_by_heartbeat(tmp_path, monkeypatch):
     """A worker on "another machine" (its own host id: its pid cannot be checked) is killed mid-cell on an
     RDB storage; Optuna's heartbeat goes stale, and the live worker here fails the trial and runs the cell."""

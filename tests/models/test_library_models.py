@@ -41,7 +41,6 @@ def offline(monkeypatch, tmp_path):
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
-@pytest.mark.slow
 def test_resnet18_trains_on_digits_with_and_without_dropout_keeping_its_layer_names():
     study = validate_study(_study({"name": "torchvision", "arch": "resnet18"}))
     off, on = study.cells()

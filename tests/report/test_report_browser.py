@@ -31,7 +31,6 @@ ARGS = [
 ]
 
 pytestmark = [
-    pytest.mark.browser,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="needs Debian's chromium at /usr/bin/chromium "
