@@ -10,6 +10,18 @@ import time
 from pathlib import Path
 
 
+def pid_exists(pid: int) -> bool | None:
+    """Whether a process with this pid exists on this machine; None where that cannot be told (another
+    user's process, a bad pid), which callers take as alive."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return None
+    return True
+
+
 def proc_start(pid: int) -> str:
     """The process's start time in clock ticks (Linux), so a reused pid is not mistaken for the worker."""
     return _proc_field(pid, 19)

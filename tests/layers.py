@@ -56,13 +56,24 @@ def _ours(obj) -> bool:
     return code is not None and Path(code.co_filename).resolve().is_relative_to(TESTS)
 
 
+_VISITING: set[object] = set()  # helpers being read, so two that name each other end the walk
+
+
 @functools.cache
 def starts_process(fn) -> str | None:
     """Why `fn` (a test, fixture or helper) starts a process, or None: the first process API it names,
     itself or through the tests/ helpers it calls."""
     tree = _tree(fn)
-    if tree is None:
+    if tree is None or fn in _VISITING:
         return None
+    _VISITING.add(fn)
+    try:
+        return _names_process(fn, tree)
+    finally:
+        _VISITING.discard(fn)
+
+
+def _names_process(fn, tree: ast.AST) -> str | None:
     scope = getattr(fn, "__globals__", None) or vars(inspect.getmodule(fn) or object)
     for node in ast.walk(tree):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
@@ -77,8 +88,7 @@ def starts_process(fn) -> str | None:
             if target is None and isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 target = getattr(scope.get(node.value.id), name, None)
             if target is not None and _ours(target):
-                inner = target if not inspect.isclass(target) else target
-                why = starts_process(inner)
+                why = starts_process(target)
                 if why:
                     return f"{name} -> {why}"
     return None

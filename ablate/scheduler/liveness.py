@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import optuna
 
 from ablate.errors import AblateError
-from ablate.procs import is_zombie, proc_start
+from ablate.procs import is_zombie, pid_exists, proc_start
 from ablate.records import TrialAttr
 from ablate.scheduler import _optuna
 
@@ -74,12 +74,10 @@ def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:
         return "its worker stopped right after claiming the cell" if late else None
     host, _, pid = worker.rpartition(":")
     if host == _host():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return f"its worker process ({worker}) ended before the cell finished"
-        except (ValueError, OSError):
+        if not pid.isdigit() or (exists := pid_exists(int(pid))) is None:
             return None
+        if not exists:
+            return f"its worker process ({worker}) ended before the cell finished"
         started = t.user_attrs.get(TrialAttr.WORKER_START)
         if started and started != proc_start(int(pid)):
             return f"its worker process ({worker}) ended before the cell finished (the pid was reused)"

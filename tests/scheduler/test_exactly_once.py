@@ -8,8 +8,10 @@ opens: the journal file (the default), SQLite, and PostgreSQL where $ABLATE_TEST
 
 Workers are simulated as processes would be: each opens the storage on its own (its own JournalStorage or
 database engine) and stamps its own identity, host:pid, on the cells it claims. A worker on this machine
-(ABLATE_HOST_ID=machine-a here) stands on a real child process (`sleep`), whose pid liveness checks in /proc:
-killing that process is the worker dying. A worker on another machine is judged by its heartbeat alone.
+(ABLATE_HOST_ID=machine-a here) has a pid in a simulated process table that liveness reads instead of /proc
+(liveness.pid_exists, proc_start, is_zombie): its death is the pid leaving the table (reaped) or turning
+zombie, and a reused pid is a new start time, so no process is started and the test stays in the fast layer
+(the real SIGKILLs are in tests/faults/). A worker on another machine is judged by its heartbeat alone.
 Time is simulated: the clock moves liveness.now (journal heartbeats, the grace after a claim) and ages the
 heartbeat rows of an RDB storage (whose own clock judges them), so nothing waits out a heartbeat limit. A
 cell's training is a stand-in function that counts its calls: these are scheduler contracts.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -199,18 +200,45 @@ class Ledger:
         return Counter(cid for cid, _ in self.calls)
 
 
+class Processes:
+    """This machine's process table as liveness sees it, for the simulated workers' pids (others are real)."""
+
+    def __init__(self, monkeypatch):
+        self.table: dict[int, tuple[str, str]] = {}  # pid -> (state, start time)
+        self.known: set[int] = set()  # every simulated pid, dead ones too
+        self._pids = iter(range(4_000_000, 4_100_000))  # above any real pid_max
+        real = (liveness.pid_exists, liveness.proc_start, liveness.is_zombie)
+        monkeypatch.setattr(liveness, "pid_exists", lambda pid: pid in self.table if pid in self.known
+                            else real[0](pid))
+        monkeypatch.setattr(liveness, "proc_start", lambda pid: self.table[pid][1] if pid in self.table
+                            else "" if pid in self.known else real[1](pid))
+        monkeypatch.setattr(liveness, "is_zombie", lambda pid: self.table.get(pid, ("",))[0] == "Z"
+                            if pid in self.known else real[2](pid))
+
+    def start(self) -> int:
+        pid = next(self._pids)
+        self.known.add(pid)
+        self.table[pid] = ("R", str(pid * 7))
+        return pid
+
+    def kill(self, pid: int, reap: bool) -> None:
+        if reap:
+            self.table.pop(pid, None)
+        elif pid in self.table:
+            self.table[pid] = ("Z", self.table[pid][1])
+
+
 class Worker:
     """A simulated worker process: its own storage connection and identity (host:pid, process start)."""
 
     _fake_pids = iter(range(40_000, 50_000))
 
-    def __init__(self, supplier: StorageSupplier, study, host: str = HERE):
-        self.study, self.host = study, host
+    def __init__(self, supplier: StorageSupplier, study, host: str = HERE, processes: Processes | None = None):
+        self.study, self.host, self.processes = study, host, processes
         self.ostudy = supplier.open(study)
-        # on this machine a real process stands for the worker, so that liveness checks a real pid
-        self.proc = subprocess.Popen(["sleep", "600"]) if host == HERE else None
-        self.pid = self.proc.pid if self.proc else next(self._fake_pids)
-        self.start = liveness.proc_start(self.pid) if self.proc else ""
+        # on this machine the worker's pid is in the simulated process table, which liveness checks
+        self.pid = processes.start() if host == HERE else next(self._fake_pids)
+        self.start = liveness.proc_start(self.pid) if host == HERE else ""
 
     @property
     def identity(self) -> str:
@@ -248,31 +276,19 @@ class Worker:
 
     def die(self, reap: bool = True) -> None:
         """SIGKILL: the pid is gone (reaped) or a zombie nobody waited for yet (reap=False)."""
-        if self.proc is not None:
-            self.proc.kill()
-            if reap:
-                self.proc.wait()
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait()
+        if self.host == HERE:
+            self.processes.kill(self.pid, reap)
 
 
 @pytest.fixture
-def workers(supplier, study):
-    """make(n, host) -> n new workers; all their processes end with the test."""
-    made: list[Worker] = []
+def workers(supplier, study, monkeypatch):
+    """make(n, host) -> n new workers, this machine's in a simulated process table."""
+    processes = Processes(monkeypatch)
 
     def make(n: int = 1, host: str = HERE) -> list[Worker]:
-        new = [Worker(supplier, study, host) for _ in range(n)]
-        made.extend(new)
-        return new
+        return [Worker(supplier, study, host, processes) for _ in range(n)]
 
-    yield make
-    for w in made:
-        w.close()
+    return make
 
 
 def judge(worker: Worker, **kw) -> cells.Plan:
