@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("study", help="a study YAML file or a study name")
     st.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
     stores(st)
+    st.add_argument("--reports-dir", default="reports", help="where a finished study's report (its answer) is")
     plugin(st)
 
     cmp = sub.add_parser("compare", help="two studies' verdicts and leaderboards side by side, from MLflow")
