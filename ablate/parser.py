@@ -126,7 +126,7 @@ def _version() -> str:
     from importlib import metadata
 
     try:
-        return metadata.version("ablate")
+        return metadata.version("ablate-studies")  # the distribution's name; `ablate` on PyPI is another project
     except metadata.PackageNotFoundError:
         from ablate import __version__
 
