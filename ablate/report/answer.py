@@ -20,7 +20,7 @@ from ablate.report.stats.leaderboard import leaderboard
 from ablate.report.stats.verdicts import factor_verdicts, verdict_table
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Answer:
     """A study's answer. `verdicts`: one row per factor (verdicts.csv's columns, numbers in the metric's
     units, plus `effect`: the verdict in words as the terminal and the parent run's tags show it);
@@ -89,6 +89,8 @@ class Answer:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    __repr__ = __str__  # a notebook shows the answer, not four DataFrames
 
     def __fspath__(self) -> str:
         if self.report is None:
