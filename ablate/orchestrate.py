@@ -26,7 +26,6 @@ from ablate.studyrun import RunOptions, StudyRun
 from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
-
     from ablate.cache import WorkerCache
     from ablate.report.answer import Answer
     from ablate.study import Study
