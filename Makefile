@@ -30,6 +30,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes ablate 2>/dev/null || true  # the distribution's name before ablate-studies
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

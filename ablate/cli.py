@@ -116,6 +116,8 @@ def cmd_run(args) -> int:
           f"{s.ran_now} run now")
     for cid, reason in s.failed.items():
         print(f"  failed {cid}: {reason.splitlines()[0] if reason else ''}")
+    if s.answer is not None:  # the answer where the user is: the last lines, even with --quiet
+        print("\n".join(s.answer.lines(with_report=False)))
     if s.report:
         print(f"report: {s.report} (built in {s.report_seconds:.1f} s)")
     return 0
@@ -134,20 +136,18 @@ def _study_name(given: str, plugins: list[str] = ()) -> str:
 
 def cmd_report(args) -> int:
     from ablate.orchestrate import report_slug
-    from ablate.report import build_report
+    from ablate.report.html import report_answer
     from ablate.tracking import resolve_uri
 
     name = _study_name(args.study, args.plugin)
-    out = build_report(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name))
-    print(f"report: {out}")
+    print(report_answer(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name)))
     return 0
 
 
 def cmd_analyze(args) -> int:
     from ablate.report.analyze import analyze
 
-    out = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out)
-    print(f"report: {out}")
+    print(analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out))
     return 0
 
 
@@ -212,10 +212,14 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from ablate.status import format_status, study_status
+    from ablate.status import finished_answer, format_status, study_status
 
-    print(format_status(study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri,
-                                            tuple(args.plugin))))
+    status = study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri, tuple(args.plugin))
+    print(format_status(status))
+    answer, note = finished_answer(status, Path(args.reports_dir))
+    for text in (note, answer):  # a finished study's answer, as its report states it: the last lines
+        if text:
+            print(text)
     return 0
 
 

@@ -27,6 +27,7 @@ from ablate.testpoints import pause_point
 
 if TYPE_CHECKING:
     from ablate.cache import WorkerCache
+    from ablate.report.answer import Answer
     from ablate.study import Study
     from ablate.tracking.writer import Tracker
 
@@ -40,6 +41,23 @@ class RunSummary:
     report: Path | None = None
     parent_run_id: str = ""
     report_seconds: float = 0.0  # building the report, after the last cell (its modules were imported by then)
+    study: str = ""
+    tracking_uri: str = ""
+    answer: Answer | None = None  # the report's verdicts, leaderboard and effects (report=False: read when asked)
+
+    def answered(self) -> Answer:
+        """The study's answer: the report's own tables, or (no report built) computed from the store once."""
+        if self.answer is None:
+            from ablate.report.answer import Answer
+            from ablate.report.results import load_results
+
+            self.answer = Answer.of(load_results(self.study, self.tracking_uri))
+        return self.answer
+
+    verdicts = property(lambda self: self.answered().verdicts, doc="one row per factor (verdicts.csv)")
+    leaderboard = property(lambda self: self.answered().leaderboard, doc="one row per arm, best first")
+    effects = property(lambda self: self.answered().effects, doc="every estimated effect (effects.csv)")
+    best_arm = property(lambda self: self.answered().best_arm, doc="the leaderboard's best arm")
 
 
 def run_study(study: Study, storage: str | None = None, tracking_uri: str | None = None, workers: int = 1,
@@ -70,18 +88,20 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         run = extended
         ran += _run_stage(run)
         finished, failed = run.schedule.outcomes(run.study)
-    summary = RunSummary(len(run.study.cells()), len(finished), failed, ran, None, run.parent.run_id)
+    summary = RunSummary(len(run.study.cells()), len(finished), failed, ran, None, run.parent.run_id,
+                         study=run.study.name, tracking_uri=run.parent.uri)
     if summary.finished + len(summary.failed) == summary.total:
         run.parent.finish_study()
     if report:
-        from ablate.report import build_report
+        from ablate.report.html import report_answer
 
         pause_point("report")
         if imported is not None:
             imported.join()
         t0 = time.perf_counter()
         folder = Path(reports_dir) / report_slug(study.name)
-        summary.report = build_report(run.study.name, run.parent.uri, folder)
+        summary.answer = report_answer(run.study.name, run.parent.uri, folder)
+        summary.report = summary.answer.report
         summary.report_seconds = time.perf_counter() - t0
     return summary
 

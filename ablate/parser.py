@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("study", help="a study YAML file or a study name")
     st.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
     stores(st)
+    st.add_argument("--reports-dir", default="reports", help="where a finished study's report (its answer) is")
     plugin(st)
 
     cmp = sub.add_parser("compare", help="two studies' verdicts and leaderboards side by side, from MLflow")
@@ -125,7 +126,7 @@ def _version() -> str:
     from importlib import metadata
 
     try:
-        return metadata.version("ablate")
+        return metadata.version("ablate-studies")  # the distribution's name; `ablate` on PyPI is another project
     except metadata.PackageNotFoundError:
         from ablate import __version__
 

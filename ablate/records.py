@@ -21,13 +21,9 @@ class Tag:
     DESIGN = "ablate.design"
     DESIGN_RECORD = "ablate.design."  # + key: the design's record (estimable terms, levels, aliases, analyses)
     ANALYSIS = "ablate.analysis."  # + key: min_effect, seeds ({initial, max}), sequential (the seed decision)
-    METRIC = "ablate.metric"
-    DIRECTION = "ablate.direction"
-    ARMS = "ablate.arms"
-    FACTORS = "ablate.factors"
-    SEEDS = "ablate.seeds"
-    MODEL = "ablate.model"
-    DATASET = "ablate.dataset"
+    METRIC, DIRECTION = "ablate.metric", "ablate.direction"
+    ARMS, FACTORS, SEEDS = "ablate.arms", "ablate.factors", "ablate.seeds"
+    MODEL, DATASET = "ablate.model", "ablate.dataset"
     PRECISION = "ablate.precision"
     VERSIONS = "ablate.versions"
     MACHINE = "ablate.machine"
@@ -35,8 +31,8 @@ class Tag:
     READY = "ablate.ready"  # "1" once the parent run's setup is complete
     TUNED = "ablate.tuned"  # the tune phase's frozen values (JSON)
     TUNE_IMPORTANCES = "ablate.tune.importances"
-    TUNE_IMPORTANCE_METHOD = "ablate.tune.importance_method"
-    TUNE_OPTUNA_STUDY = "ablate.tune.optuna_study"
+    TUNE_IMPORTANCE_METHOD, TUNE_OPTUNA_STUDY = "ablate.tune.importance_method", "ablate.tune.optuna_study"
+    VERDICT = "ablate.verdict."  # + factor: the report's verdict, "helps +1.27 [+0.65, +1.88] points"
     # cell runs
     ARM = "ablate.arm"
     SEED = "ablate.seed"
@@ -50,8 +46,7 @@ class Tag:
     PRUNED = "ablate.pruned"  # why a tune trial was pruned
     DEVICE = "ablate.device"
     CHANNELS_LAST = "ablate.channels_last"
-    COMPILE = "ablate.compile"
-    TORCH_THREADS = "ablate.torch_threads"
+    COMPILE, TORCH_THREADS = "ablate.compile", "ablate.torch_threads"
     CHECKPOINT = "ablate.checkpoint"  # which weights checkpoint/ holds: "best, epoch 7" | "last, epoch 12"
     OVERRIDES = "ablate.overrides"  # the command-line overrides the effective study was made with
     NOTE = "mlflow.note.content"  # the description the MLflow UI shows (experiment, parent, cells)
@@ -164,6 +159,11 @@ class ParentRecord:
     @staticmethod
     def ready_tags() -> dict[str, str]:
         return {Tag.READY: "1"}
+
+    @staticmethod
+    def verdict_tags(verdicts: dict[str, str]) -> dict[str, str]:
+        """factor -> its verdict in words, as parent tags: searchable (`tags.`ablate.verdict.l2` LIKE 'helps%'`)."""
+        return {Tag.VERDICT + factor: text[:TAG_LIMIT] for factor, text in verdicts.items()}
 
     @staticmethod
     def tune_tags(frozen: dict[str, float], summary: dict) -> dict[str, str]:

@@ -119,3 +119,23 @@ def format_status(s: StudyStatus, limit: int = 20) -> str:
             if len(rows) > limit:
                 lines.append(f"  ... and {len(rows) - limit} more")
     return "\n".join(lines)
+
+
+def finished_answer(s: StudyStatus, reports_dir: Path) -> tuple[object | None, str]:
+    """A finished study's answer (report/answer.py) as its report left it in reports_dir, and a note (no
+    report there, or one older than the last cell); (None, "") while cells are running or waiting."""
+    counts = s.counts
+    if not s.cells or counts[RUNNING] or counts[WAITING]:
+        return None, ""
+    from ablate.orchestrate import report_slug
+    from ablate.report.answer import Answer
+
+    folder = reports_dir / report_slug(s.name)
+    answer = Answer.read(folder, s.name)
+    if answer is None:
+        return None, f"no report in {folder} yet: build it with `ablate report {s.name}`"
+    when = s.updated
+    if answer.report is not None and when is not None and answer.report.stat().st_mtime < when.timestamp():
+        return answer, f"note: the report in {folder} is older than the last cell: `ablate report {s.name}` rebuilds it"
+    return answer, ""
+

@@ -83,3 +83,31 @@ def test_unknown_design_suggests_the_closest(tmp_path, capsys):
     _add_one_table().to_csv(path, index=False)
     assert main(["analyze", str(path), "--design", "add-one", "--out", str(tmp_path / "o")]) == 2
     assert "unknown design 'add-one' (did you mean 'add_one'?)" in capsys.readouterr().err
+
+
+def test_the_answer_is_printed_and_returned_as_tables(tmp_path, capsys):
+    """The terminal ends with the verdicts table, the best arm and the page; ablate.analyze takes a DataFrame
+    and returns the same tables the CSV files hold."""
+    import ablate
+    from ablate.report.answer import Answer
+
+    path = tmp_path / "results.csv"
+    _add_one_table().to_csv(path, index=False)
+    assert main(["analyze", str(path), "--design", "add_one", "--min-effect", "0.005", "--out",
+                 str(tmp_path / "cli")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"report: {tmp_path / 'cli' / 'index.html'}" and lines[-2].startswith("best arm: l2 ")
+    l2 = next(line for line in lines if line.strip().startswith("l2 "))
+    assert "helps" in l2 and "+10.00 [" in l2 and "seeds, paired t" in l2
+    assert "effect [95% CI] (points)" in lines[-6]
+
+    answer = ablate.analyze(_add_one_table(), design="add_one", min_effect=0.005, out=tmp_path / "api")
+    verdicts = answer.verdicts.set_index("factor")
+    assert verdicts.loc["l2", "verdict"] == "helps" and verdicts.loc["dropout", "verdict"] == "negligible"
+    assert verdicts.loc["l2", "effect"].startswith("helps +10.00 [") and verdicts.loc["l2", "effect"].endswith("points")
+    assert answer.best_arm == "l2" and answer.leaderboard["arm"].iloc[0] == "l2"
+    assert {"term", "estimate"} <= set(answer.effects.columns)
+    assert answer.read_text(encoding="utf-8").startswith("<!DOCTYPE") and answer.parent == tmp_path / "api"
+    read = Answer.read(tmp_path / "api")  # what `ablate status` shows of a finished study: the report's own files
+    assert read.tags() == answer.tags() and read.best_arm == "l2" and str(read) == str(answer)
+    assert ablate.analyze(_add_one_table(), design="add_one", out=None).report is None

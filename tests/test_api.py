@@ -35,6 +35,9 @@ def test_run_takes_a_mapping_with_overrides_and_build_report_rebuilds(tiny_raw, 
     summary = ablate.run(tiny_raw, overrides={"train.epochs": 1, "seeds": 1, "factors.dropout.p": 0.2},
                          quiet=True)
     assert summary.total == summary.finished == 4 and summary.report.is_file()
+    assert list(summary.verdicts["factor"]) == ["dropout", "l2"] and summary.answer.report == summary.report
+    assert summary.best_arm == summary.leaderboard["arm"].iloc[0] and "term" in summary.effects
+    assert str(summary.answer).splitlines()[-1] == f"report: {summary.report}"
     study = ablate.load_study(tiny_raw, overrides={"train.epochs": 1, "seeds": 1, "factors.dropout.p": 0.2})
     assert study.train.epochs == 1 and study.factors[0].levels[1].p == 0.2
     assert tiny_raw["train"]["epochs"] == 2  # the caller's mapping is not edited
@@ -47,6 +50,8 @@ def test_run_takes_a_path_and_key_value_overrides(tiny_raw, write_study, workdir
     summary = ablate.run(str(path), overrides=["train.epochs=1", "seeds=1", "design=loco"], report=False,
                          quiet=True)
     assert summary.total == summary.finished == 3  # loco on two factors: all on, then each left out
+    assert summary.answer is None and set(summary.leaderboard["arm"]) == {"dropout+l2", "l2", "dropout"}
+    assert list(summary.verdicts["factor"]) == ["dropout", "l2"]  # no report: read from the store when asked
 
 
 @pytest.mark.parametrize("overrides,field", [(["train.epochs"], "<overrides>"), (["train.epochs=-1"], "train.epochs"),

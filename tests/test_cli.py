@@ -107,3 +107,32 @@ def test_failures_get_a_line_too(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("cell 1/3 done a/seed0 test_acc=0.5000 ")
     assert lines[1].startswith("cell 2/3 FAILED b/seed0: diverged at epoch 2 ")
+
+
+def test_the_answer_ends_run_report_and_status_and_is_tagged_on_the_parent(tiny_raw, write_study, workdir,
+                                                                           capsys):
+    """After the cells: the verdicts table, the best arm and the report's path are the last lines of `run`
+    (--quiet too), `report` and `status` of the finished study; the verdicts are searchable parent tags."""
+    path = write_study(tiny_raw)
+    assert main(["run", str(path), "--quiet", "train.epochs=1", "seeds=2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("report: reports/tiny/index.html (built in") and lines[-2].startswith("best arm: ")
+    start = lines.index("answer (test_acc):")
+    table = lines[start + 1:-2]
+    assert table[0].split() == ["factor", "verdict", "effect", "[95%", "CI]", "(points)", "rests", "on"]
+    assert [row.split()[0] for row in table[1:]] == ["dropout", "l2"] and all("2 seeds" in r for r in table[1:])
+
+    assert main(["report", "tiny"]) == 0
+    report_lines = capsys.readouterr().out.strip().splitlines()
+    assert report_lines[-1] == "report: reports/tiny/index.html" and report_lines[1:-1] == table + [lines[-2]]
+    assert main(["status", str(path), "train.epochs=1", "seeds=2"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-len(report_lines):] == report_lines
+
+    client = MlflowClient(resolve_uri("sqlite:///mlflow.db"))
+    exp = client.get_experiment_by_name("tiny")
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get(Tag.ROLE) == "parent")
+    verdicts = {f: parent.data.tags[Tag.VERDICT + f] for f in ("dropout", "l2")}
+    assert all(v.split()[0] in ("helps", "hurts", "negligible", "inconclusive") for v in verdicts.values())
+    status = verdicts["l2"].split()[0]
+    found = client.search_runs([exp.experiment_id], f"tags.`{Tag.VERDICT}l2` LIKE '{status}%'")
+    assert [r.info.run_id for r in found] == [parent.info.run_id]

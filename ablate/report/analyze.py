@@ -152,13 +152,22 @@ def _direction(metric: str) -> str:
     return "minimize" if metric.endswith("loss") or metric == "ece" else "maximize"
 
 
-def analyze(path: str | Path, design: str = "full_factorial", metric: str | None = None,
-            direction: str | None = None, min_effect: float | None = None, out: str | Path = "analysis") -> Path:
-    """Read the table, write DIR/index.html, summary.csv, effects.csv and verdicts.csv; the page's path."""
+def analyze(table: str | Path | pd.DataFrame, design: str = "full_factorial", metric: str | None = None,
+            direction: str | None = None, min_effect: float | None = None, out: str | Path | None = "analysis"):
+    """A results table (a CSV file's path, or a DataFrame with the same columns) -> its Answer
+    (report/answer.py: verdicts, leaderboard and effects as DataFrames). With `out` (default `analysis`), also
+    DIR/index.html, summary.csv, effects.csv and verdicts.csv, the answer standing for the page's path;
+    out=None writes nothing."""
+    from ablate.report.answer import Answer
     from ablate.report.html import render_report
     from ablate.report.sections import STATISTICS_SECTIONS
 
     if min_effect is not None and not min_effect > 0:
         raise AblateError(f"--min-effect must be a positive number in the metric's units, but got {min_effect}")
-    results = table_results(read_table(path), str(path), design, metric, direction, min_effect)
-    return render_report(results, out, STATISTICS_SECTIONS)
+    if isinstance(table, pd.DataFrame):
+        frame, source = table.reset_index(drop=True), "DataFrame"
+    else:
+        frame, source = read_table(table), str(table)
+    results = table_results(frame, source, design, metric, direction, min_effect)
+    page = render_report(results, out, STATISTICS_SECTIONS) if out is not None else None
+    return Answer.of(results, page)

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from ablate.report.answer import Answer
 from ablate.report.figure_pool import parallel_figures
 from ablate.report.page import Section, SectionBuilder
 from ablate.report.results import Results, load_results
@@ -152,11 +153,19 @@ def build_report(
     log_artifacts: bool = True,
 ) -> Path:
     """Rebuild a study's report from MLflow alone and attach it to the study's parent run."""
+    return report_answer(study_name, tracking_uri, out_dir, sections, log_artifacts).report
+
+
+def report_answer(study_name: str, tracking_uri: str, out_dir: str | Path,
+                  sections: list[SectionBuilder] | None = None, log_artifacts: bool = True) -> Answer:
+    """build_report, and the answer its page states (the same tables, computed once): the parent run gets
+    the page, its CSV files and the verdicts as tags."""
     results = load_results(study_name, tracking_uri)
-    index = render_report(results, out_dir, sections)
+    answer = Answer.of(results, render_report(results, out_dir, sections))
     if log_artifacts:
+        index = answer.report
         files = [index] + [index.parent / f for f in ("summary.csv", "effects.csv", "verdicts.csv")]
         from ablate.tracking import log_report
 
-        log_report(tracking_uri, results.study.run_id, files)
-    return index
+        log_report(tracking_uri, results.study.run_id, files, answer.tags())
+    return answer

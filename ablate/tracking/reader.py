@@ -26,6 +26,7 @@ from ablate.tracking.client import (
     parent_run,
     search_all,
 )
+from ablate.tracking.logger import run_tags
 from ablate.tracking.summary import log_arm_summary
 
 
@@ -106,10 +107,14 @@ def studies(tracking_uri: str) -> list[tuple[str, str]]:
     return out
 
 
-def log_report(tracking_uri: str, parent_run_id: str, files: list[Path]) -> None:
-    """Attach the report to the study's parent run, so the MLflow UI links straight to it, and refresh the
-    parent's per-arm summary metrics (a report may follow cells that `ablate worker`s finished later)."""
+def log_report(tracking_uri: str, parent_run_id: str, files: list[Path],
+               verdicts: dict[str, str] | None = None) -> None:
+    """Attach the report to the study's parent run, so the MLflow UI links straight to it, tag the parent
+    with each factor's verdict (searchable), and refresh the parent's per-arm summary metrics (a report may
+    follow cells that `ablate worker`s finished later)."""
     client = make_client(tracking_uri)
     for path in files:
         client.log_artifact(parent_run_id, str(path), artifact_path=REPORT_ARTIFACT_DIR)
+    if tags := ParentRecord.verdict_tags(verdicts or {}):
+        client.log_batch(parent_run_id, tags=run_tags(tags))
     log_arm_summary(client, parent_run_id)

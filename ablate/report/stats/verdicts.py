@@ -34,7 +34,7 @@ from ablate.report.stats.wording import verdict_text
 
 STATUSES = ("helps", "hurts", "negligible", "inconclusive")
 CSV_COLUMNS = ["factor", "verdict", "level", "estimate", "low", "high", "p_value", "p_adjusted", "p_tost_adjusted",
-               "min_effect", "mde", "seeds_needed", "basis", "family", "undertrained", "aliased_with"]
+               "min_effect", "mde", "seeds_needed", "basis", "rests_on", "family", "undertrained", "aliased_with"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Verdict:
     undertrained: str = ""
     aliased_with: str = ""
     f_test_p: float = np.nan
+    rests_on: str = ""  # what the call rests on, for a terminal table: "4 seeds, paired t"
 
 
 @computed_once
@@ -88,8 +89,23 @@ def factor_verdicts(results: Results) -> list[Verdict]:
         v = Verdict(f, status, "", est.estimate, low, high, est.p_value(), p_holm, p_tost_holm, j.level,
                     j.basis.words, family, margin if margin else np.nan, detectable, needed,
                     undertrained_note(results, j.basis.arms, flags), j.basis.aliased_with, j.basis.f_test_p)
-        out.append(_with_text(v, j, results, effects, m))
+        out.append(replace(_with_text(v, j, results, effects, m), rests_on=_rests_on(results, j)))
     return out
+
+
+def _rests_on(results: Results, j: Judged) -> str:
+    """The seeds and the test behind a verdict, in a few words."""
+    cells = results.finished[results.finished["arm"].isin(j.basis.arms)]
+    n = int(cells["seed"].nunique())
+    if results.study.seed_decision:
+        test = "Stein two-stage t"
+    elif j.basis.lenth:
+        test = "Lenth pseudo-SE"
+    elif j.basis.words.startswith(("main effect", "each level")):
+        test = "factorial fit, t"
+    else:
+        test = "paired t"
+    return f"{n} seed{'s' if n != 1 else ''}, {test}"
 
 
 def _untested(factor: str, judged: Judged | None, family: str, margin: float | None) -> Verdict:
@@ -97,7 +113,7 @@ def _untested(factor: str, judged: Judged | None, family: str, margin: float | N
            else "not isolated by this design (no arm differs from another by this factor alone)")
     est = judged.estimate if judged is not None else NO_ESTIMATE
     return Verdict(factor, "inconclusive", f"{factor}: inconclusive: {why}.", est.estimate, basis=why,
-                   family=family, min_effect=margin if margin else np.nan)
+                   family=family, min_effect=margin if margin else np.nan, rests_on="no test")
 
 
 def _with_text(v: Verdict, j: Judged, results: Results, effects: pd.DataFrame, m: int) -> Verdict:
@@ -109,6 +125,7 @@ def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
     rows = [{"factor": v.factor, "verdict": v.status, "level": v.level, "estimate": v.estimate, "low": v.ci_low,
              "high": v.ci_high, "p_value": v.p_value, "p_adjusted": v.p_holm, "p_tost_adjusted": v.p_tost_holm,
              "min_effect": v.min_effect, "mde": v.mde, "seeds_needed": v.seeds_needed, "basis": v.basis,
+             "rests_on": v.rests_on,
              "family": v.family, "undertrained": v.undertrained, "aliased_with": v.aliased_with} for v in verdicts]
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
