@@ -84,6 +84,9 @@ def check_sizes(where: str, y_pool: Tensor, val_fraction: float, seed: int, n_te
     `n_val`: the size of a validation split given by the data (None: drawn from the pool)."""
     import torch
 
+    from ablate.data.base import check_classes, label_counts
+
+    check_classes(where, label_counts(y_pool))
     if train_subset is not None:
         y_pool = y_pool[balanced_subset(y_pool, train_subset, seed)]
     if n_val is None:
