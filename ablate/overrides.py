@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from ablate.errors import Problems, StudyError, UnknownName
 from ablate.spec import RawStudy
-from ablate.yamlio import read_yaml
+from ablate.yamlio import load_text, read_yaml
 
 FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # 1e-3: YAML 1.1 reads it as a string
 
@@ -68,9 +68,9 @@ def parse(items: Items, source: str) -> list[Override]:
             problems.append(("<overrides>", "an override is key.path=value (or ~key.path to delete one)", item))
             continue
         try:
-            value = yaml.safe_load(text) if eq else None
-        except yaml.YAMLError as e:
-            problems.append((key, f"an override's value must be YAML ({str(e).splitlines()[0]})", text))
+            value = load_text(text, source, field=key, what="an override's value") if eq else None
+        except StudyError as e:  # the same bounded parser as the study file's: limits, no code, no traceback
+            problems.extend(e.problems)
             continue
         if isinstance(value, str) and FLOAT.match(value):
             value = float(value)

@@ -115,6 +115,9 @@ def run_cells(run: StudyRun, wait: bool = True, work: bool = True) -> int:
             if why := claim.superseded():
                 claim.drop(why)
                 continue
+            if adopted := schedule.adopt_claimed(claim, run.study, run.parent):  # never train a finished cell
+                run.emit("done", cell=claim.cell_id, status="FINISHED", value=adopted[1])
+                continue
             run_one(run, by_id[claim.cell_id], claim)
             ran += 1
             continue

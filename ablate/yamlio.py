@@ -1,4 +1,7 @@
-"""Safe YAML reading with limits, so a hostile file cannot run code or exhaust memory."""
+"""The one YAML parser: every piece of YAML ablate reads (a study file, an override's value, YAML a plugin
+hands over) goes through `load_text`, a SafeLoader (no code runs) with limits, so a hostile input cannot run
+code, exhaust memory, hang or end in a traceback. Each limit exceeded is a StudyError naming the source, the
+field (or the line), the limit and how much was given."""
 
 from __future__ import annotations
 
@@ -12,10 +15,20 @@ MAX_BYTES = 1_000_000
 MAX_ALIASES = 100
 MAX_NODES = 100_000  # values after aliases are expanded: a few aliases can otherwise stand for billions
 MAX_DEPTH = 50  # nesting levels; PyYAML composes recursively and would hit Python's recursion limit
+MEASURED_DEPTH = 300  # how deep a too-deep document is measured, to say how deep it was
+MAX_NUMBER_CHARS = 100  # a number's text; Python refuses ints over 4300 digits (a traceback), floats lose them
+
+
+class LimitError(yaml.YAMLError):
+    """A limit of this parser exceeded: the rule (naming the limit), how much was given, and where."""
+
+    def __init__(self, rule: str, given: str, mark=None):
+        super().__init__(f"{rule} (given: {given})")
+        self.rule, self.given, self.problem_mark = rule, given, mark
 
 
 class _LimitedLoader(yaml.SafeLoader):
-    """SafeLoader (no !!python tags) that rejects duplicate keys, alias bombs and absurd nesting."""
+    """SafeLoader (no !!python tags) that rejects duplicate keys, alias bombs, absurd nesting and numbers."""
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -26,12 +39,13 @@ class _LimitedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_ALIASES} YAML aliases (possible alias bomb)")
+                raise LimitError(f"at most {MAX_ALIASES} YAML aliases (*name) are allowed", "aliases",
+                                 self.peek_event().start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
+                raise LimitError(f"nesting at most {MAX_DEPTH} levels deep is allowed", "depth",
+                                 self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -39,6 +53,19 @@ class _LimitedLoader(yaml.SafeLoader):
     def construct_document(self, node):
         _expanded_size(node, {}, set())
         return super().construct_document(node)
+
+    def _number(self, node, construct):
+        text = self.construct_scalar(node)
+        if len(text) > MAX_NUMBER_CHARS:
+            raise LimitError(f"a number must be at most {MAX_NUMBER_CHARS} characters long",
+                             f"a number of {len(text)} characters", node.start_mark)
+        return construct(self, node)
+
+    def construct_yaml_int(self, node):
+        return self._number(node, yaml.SafeLoader.construct_yaml_int)
+
+    def construct_yaml_float(self, node):
+        return self._number(node, yaml.SafeLoader.construct_yaml_float)
 
     def construct_mapping(self, node, deep=False):
         keys = set()
@@ -58,6 +85,10 @@ class _LimitedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_LimitedLoader.add_constructor("tag:yaml.org,2002:int", _LimitedLoader.construct_yaml_int)
+_LimitedLoader.add_constructor("tag:yaml.org,2002:float", _LimitedLoader.construct_yaml_float)
+
+
 def _expanded_size(node, sizes: dict[int, int], open_: set[int]) -> int:
     """How many values the document stands for once every alias is expanded (a DAG walk; never expands)."""
     key = id(node)
@@ -71,12 +102,55 @@ def _expanded_size(node, sizes: dict[int, int], open_: set[int]) -> int:
         [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
     size = 1 + sum(_expanded_size(child, sizes, open_) for child in children)
     open_.discard(key)
-    if size > MAX_NODES:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"the document expands to more than {MAX_NODES} values (a YAML alias bomb?)",
-            node.start_mark)
     sizes[key] = size
+    if size > MAX_NODES and not open_:  # the whole document: say how big it really is
+        raise LimitError(f"a document may stand for at most {MAX_NODES} values once its aliases are "
+                         "expanded", f"{size} values", node.start_mark)
     return size
+
+
+def _measured(text: str, what: str) -> str:
+    """How many aliases, or how deep, the text really is (an iterative pass over the parser's events)."""
+    aliases = depth = deepest = 0
+    prefix = ""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                deepest = max(deepest, depth)
+                if what == "depth" and depth >= MEASURED_DEPTH:  # PyYAML scans flow nesting in n^2 time
+                    prefix = "more than "
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        prefix = "at least "  # broken further on: what was read so far
+    return f"{prefix}{aliases} aliases" if what == "aliases" else f"{prefix}{deepest + (not prefix)} levels"
+
+
+def load_text(text: str, source: str, field: str | None = None, what: str = "the file") -> object:
+    """`text` parsed as YAML within the limits; a StudyError naming `source` and `field` (else the line)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise StudyError(source, [(field or "", f"{what} must be at most {MAX_BYTES} bytes of YAML",
+                                   f"{size} bytes")])
+    try:
+        return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+    except LimitError as e:
+        given = _measured(text, e.given) if e.given in ("aliases", "depth") else e.given
+        where = _where(e, text)
+        raise StudyError(source, [(field or where[0], f"{what} must be YAML within limits: {e.rule}",
+                                   given)]) from None
+    except yaml.YAMLError as e:
+        where, rule, line = _where(e, text)
+        if field is not None:
+            raise StudyError(source, [(field, f"{what} must be YAML ({where}: {rule})", text)]) from None
+        raise StudyError(source, [(where, rule, line)]) from None
+    except RecursionError:  # defence in depth: the depth limit should come first
+        raise StudyError(source, [(field or "", f"{what} must be YAML nested at most {MAX_DEPTH} levels",
+                                   "deeper")]) from None
 
 
 def read_yaml(path: Path) -> object:
@@ -90,10 +164,7 @@ def read_yaml(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise StudyError(str(path), [("", "the file must be UTF-8 text", str(e))]) from None
-    try:
-        return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise StudyError(str(path), [_where(e, text)]) from None
+    return load_text(text, str(path))
 
 
 def _where(e: yaml.YAMLError, text: str) -> tuple[str, str, str]:

@@ -109,3 +109,34 @@ def test_study_text_is_the_effective_study(tiny_raw, write_study):
     text = study_text(path, ("seeds=1",))
     assert text.startswith(f"# {path} seeds=1\n")
     assert yaml.safe_load(text)["seeds"] == 1
+
+
+BOMB = "{" + ", ".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9 if p else ['x'] * 9)}]"
+                       for p, k in zip(["", *"abcdef"], "abcdefg")) + "}"
+
+
+@pytest.mark.parametrize("value,rule,given", [
+    (BOMB, "at most 100000 values once its aliases are expanded", "6053451 values"),  # 288 bytes, 1.8 GB
+    ("[" * 3000 + "]" * 3000, "nesting at most 50 levels", "more than 300 levels"),
+    ("1" * 5000, "a number must be at most 100 characters", "a number of 5000 characters"),
+    ("x" * 1_000_001, "at most 1000000 bytes", "1000001 bytes"),
+])
+def test_an_override_is_read_by_the_bounded_parser(tiny_raw, value, rule, given):
+    """The study file's limits hold for an override's value too: a message naming the field, the limit and
+    how much was given; never a traceback, an endless expansion or Python's int-conversion error."""
+    with pytest.raises(StudyError) as e:
+        apply(tiny_raw, [f"factors.l2={value}"], "s.yaml")
+    (rule_given, value_given), = _problems(e.value).values()
+    assert list(_problems(e.value)) == ["factors.l2"]
+    assert rule in rule_given and value_given == given
+
+
+def test_an_override_limit_ends_the_cli_with_exit_2_and_no_store(tiny_raw, write_study, tmp_path, capsys,
+                                                                 monkeypatch):
+    from ablate.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(write_study(tiny_raw)), f"factors.l2={BOMB}"]) == 2
+    err = capsys.readouterr().err
+    assert "factors.l2" in err and "6053451 values" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]

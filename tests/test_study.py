@@ -131,3 +131,23 @@ def test_cell_flat_params(tiny_raw):
     p = cell.flat_params()
     assert p["reg.dropout.p"] == 0.3 and p["reg.l2.lambda"] == 1e-3 and p["reg.grad_clip.max_norm"] == 1.0
     assert p["model.width"] == 2 and p["train.lr"] == 0.01 and p["seed"] == 1
+
+
+@pytest.mark.parametrize("text,rule,given", [
+    ("name: x\nseeds: " + "9" * 4400 + "\n", "a number must be at most 100 characters", "4400"),
+    ("name: " + "[" * 3000 + "]" * 3000 + "\n", "nesting at most 50 levels", "more than 300 levels"),
+    ("a: &a [x, x]\n" + "".join(f"b{i}: *a\n" for i in range(101)), "at most 100 YAML aliases", "101 aliases"),
+])
+def test_a_study_file_over_a_yaml_limit_names_the_limit_and_what_was_given(write_study, text, rule, given):
+    with pytest.raises(StudyError) as e:
+        load_study(write_study(text))
+    (_, found_rule, found_given), = e.value.problems
+    assert rule in found_rule and given in str(found_given)
+
+
+def test_every_error_message_is_capped_with_a_count_of_what_was_left_out(tiny_raw, write_study):
+    tiny_raw.update({f"unknown_{i}_" + "k" * 2000: 1 for i in range(400)})  # 0.8 MB of unknown keys
+    with pytest.raises(StudyError) as e:
+        load_study(write_study(tiny_raw))
+    text = str(e.value)
+    assert len(text) <= 9000 and ("left out" in text)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from ablate.errors import AblateError
 from ablate.params import StrictModel
 from ablate.registry import Registry
 
@@ -83,6 +84,28 @@ class Dataset:
         """What a load depends on beside its params (a file's mtime), so a worker's cache.WorkerCache
         loads a rewritten file again; None where the params say it all."""
         return None
+
+
+MIN_CLASSES = 2  # one class leaves nothing to learn: every cell would score 1.0 and verdicts would mean nothing
+
+
+def check_classes(where: str, counts: dict) -> None:
+    """The one rule every loader applies to the training labels (class -> samples), at validation and at load:
+    a classifier needs at least MIN_CLASSES classes with samples. The message gives the count of each."""
+    present = {c: n for c, n in counts.items() if n}
+    if len(present) >= MIN_CLASSES:
+        return
+    shown = ", ".join(f"{c!r}: {n}" for c, n in sorted(present.items(), key=lambda kv: str(kv[0]))) or "none"
+    kind = "a single class" if len(present) == 1 else "no class"
+    raise AblateError(f"{where} has {kind} ({len(present)} class(es) with samples; count per class: {shown}); "
+                      f"a classifier needs at least {MIN_CLASSES} classes")
+
+
+def label_counts(y) -> dict[int, int]:
+    """class index -> samples, for a label tensor or array (or any sequence of ints)."""
+    from collections import Counter
+
+    return dict(Counter(int(v) for v in (y.tolist() if hasattr(y, "tolist") else y)))
 
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset")

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from ablate.data.base import DATASETS, Data, DataParams, Dataset
+from ablate.data.base import DATASETS, Data, DataParams, Dataset, check_classes
 from ablate.data.images import data_root
 from ablate.data.npz import Npz
 from ablate.data.split import stratified_split
@@ -89,8 +89,7 @@ def layout(path: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | N
         raise AblateError(f"{_where(path)} cannot be read ({exc})") from exc
     if not pool:
         raise AblateError(f"{_where(path)} has no class subfolders with images (expected {path}/<class>/<images>)")
-    if len(pool) < 2:
-        raise AblateError(f"{_where(path)} has a single class {list(pool)}; a classifier needs at least two")
+    check_classes(_where(path), {c: len(files) for c, files in pool.items()})
     return pool, test
 
 

@@ -52,6 +52,9 @@ class Npz(Dataset):
             with np.load(p.path, allow_pickle=False) as archive:
                 y_train, y_test = (labels(p.path, k, archive[k], heads[x][0][0])
                                    for k, x in (("y_train", "x_train"), ("y_test", "x_test")))
+                for key in ("x_train", "x_test"):  # uint8 holds 0..255 by its type; any other dtype is read
+                    if heads[key][1] != np.uint8:
+                        _pixel_range(p.path, key, archive[key])
             check_sizes(_where(p.path), y_train, p.val_fraction, p.split_seed, len(y_test), p.train_subset)
         except AblateError as e:
             return [("data.path", str(e), p.path)]
@@ -158,10 +161,15 @@ def _load_npz(params: NpzParams) -> Data:
     return _build(params, x_train, y_train, x_test, y_test, names, params.train_subset)
 
 
+def _pixel_range(path: str, key: str, x: np.ndarray) -> None:
+    """The range rule, at validation and at load: pixels are 0..255 whatever integer dtype holds them."""
+    if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
+        raise AblateError(f"{_where(path)} key {key!r} must hold uint8 pixels 0..255, got dtype {x.dtype} "
+                          f"with values {x.min()}..{x.max()}")
+
+
 def _images(path: str, key: str, x: np.ndarray) -> Tensor:
     if x.dtype != np.uint8:
-        if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
-            raise AblateError(f"{_where(path)} key {key!r} must hold uint8 pixels 0..255, got dtype {x.dtype} "
-                              f"with values {x.min()}..{x.max()}")
+        _pixel_range(path, key, x)
         x = x.astype(np.uint8)
     return _nhwc_to_nchw(x)

@@ -84,6 +84,8 @@ def check_sizes(where: str, y_pool: Tensor, val_fraction: float, seed: int, n_te
     `n_val`: the size of a validation split given by the data (None: drawn from the pool)."""
     import torch
 
+    from ablate.data.base import check_classes, label_counts
+
     if train_subset is not None:
         y_pool = y_pool[balanced_subset(y_pool, train_subset, seed)]
     if n_val is None:
@@ -95,3 +97,4 @@ def check_sizes(where: str, y_pool: Tensor, val_fraction: float, seed: int, n_te
             raise AblateError(f"{where}: the {name} split would be empty ({len(y_pool)} training sample(s) "
                               f"in {len(torch.unique(y_pool))} class(es), {n_test} test sample(s)); a validation "
                               "sample is held out only from a class with at least 2 training samples")
+    check_classes(where, label_counts(y_pool))  # after the sizes: one sample is best told as an empty split

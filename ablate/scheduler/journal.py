@@ -3,9 +3,9 @@
 Optuna appends one JSON line per storage write, under a lock file. Three faults used to stop every later
 run: a last line torn by a kill or a full disk (JSONDecodeError on every read after the next append), a
 lock file left by a process killed while holding it (a ~30 s stall on every open), and damage earlier in
-the file (a traceback with no advice). Here a torn or invalid last line, which by construction was never
+the file (a traceback with no advice). Here a torn last line (no newline), which by construction was never
 committed (Optuna skips it), is dropped with a notice; a lock whose holder is dead is removed at once; and
-damage before the end is one message naming the line and what to do.
+damage in any complete line, the last one included, is one message naming the line and what to do.
 """
 
 from __future__ import annotations
@@ -126,8 +126,10 @@ def _create_whole(path: str) -> None:
 
 
 def _drop_torn_tail(path: str) -> None:
-    """A last line without its newline, or that is not JSON, was cut short while being written (a kill, a
-    full disk): Optuna never read it as a record, so it is dropped before anything is appended after it."""
+    """A last line without its newline was cut short while being written (a kill, a full disk): Optuna never
+    read it as a record, so it is dropped before anything is appended after it. A last line that ends with its
+    newline was committed (Optuna replays it): if it is not a record, the journal is damaged and refused like
+    damage in any other line; dropping it would forget a finished cell and train it again."""
     size = os.path.getsize(path)
     if size == 0:
         return
@@ -135,13 +137,14 @@ def _drop_torn_tail(path: str) -> None:
         start = max(0, size - TAIL_BYTES)
         f.seek(start)
         tail = f.read()
-        body = tail[:-1] if tail.endswith(b"\n") else tail
-        cut = body.rfind(b"\n")
+        if tail.endswith(b"\n"):
+            cut = tail[:-1].rfind(b"\n")
+            if (cut >= 0 or start == 0) and not _is_json(tail[cut + 1:]):
+                raise ValueError("the last line, which ends with its newline, is not a valid record")
+            return
+        cut = tail.rfind(b"\n")
         if cut < 0 and start > 0:
             return  # a last line longer than the tail read: leave it to Optuna
-        last = body[cut + 1:]
-        if tail.endswith(b"\n") and _is_json(last):
-            return
         keep = start + cut + 1
         f.truncate(keep)
         f.flush()
@@ -151,11 +154,13 @@ def _drop_torn_tail(path: str) -> None:
 
 
 def _is_json(line: bytes) -> bool:
+    """An Optuna journal record: a JSON object with its op code (a flipped byte that keeps JSON valid but
+    breaks the record's shape would otherwise reach Optuna's replay as a KeyError)."""
     try:
-        json.loads(line)
+        record = json.loads(line)
     except ValueError:
         return False
-    return True
+    return isinstance(record, dict) and isinstance(record.get("op_code"), int) and "worker_id" in record
 
 
 def _damaged(path: str, e: Exception) -> str:

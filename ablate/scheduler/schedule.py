@@ -8,6 +8,7 @@ run's typed protocol (ablate.parentrun.ParentRun), never through mlflow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,23 @@ class Schedule:
 
     def claim(self, cell_ids: set[str] | None = None) -> cells.Claim | None:
         return cells.claim(self.ostudy, cell_ids)
+
+    def adopt_claimed(self, claim: cells.Claim, study: Study, parent: ParentRun) -> tuple[str, float] | None:
+        """Before a claimed cell trains: if MLflow already holds a FINISHED run of it (its trial was lost, e.g.
+        a damaged or replaced journal), the trial completes with that run's final metric and the cell is not
+        trained again. Returns (run id, value) adopted, or None: train it."""
+        for record in parent.cell_records(status="FINISHED"):
+            value = record.metrics.get(study.metric.name)
+            if record.cell_id != claim.cell_id or record.phase != "ablate" or value is None \
+                    or not math.isfinite(value):
+                continue
+            claim.stamp(study)
+            with claim.owned():
+                claim.trial.set_user_attr(cells.A.RUN_ID, record.run_id)
+                claim.trial.set_user_attr(cells.A.ADOPTED, True)
+            claim.complete(value)  # a lost race: another process failed the trial; it is enqueued and adopted again
+            return record.run_id, value
+        return None
 
     def settle(self, parent: ParentRun) -> int:
         return cells.settle_runs(self.ostudy, parent)

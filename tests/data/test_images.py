@@ -153,3 +153,36 @@ def test_cifar10_root_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("ABLATE_DATA_DIR", str(tmp_path))
     assert data_root(None) == tmp_path
     assert str(data_root("elsewhere")) == "elsewhere"
+
+
+def _check(path):
+    cls = DATASETS.get("npz")
+    return " ".join(rule for _, rule, _ in cls.check(cls.Params(name="npz", path=path)))
+
+
+def test_an_npz_with_one_class_is_refused_at_validation_with_the_count_of_each_class(tmp_path):
+    """Before: it passed validation and every cell reported test_acc 1.0 (nothing to learn)."""
+    path = _write_npz(tmp_path / "one.npz", y_train=np.full(40, 3), y_test=np.full(12, 3))
+    assert "has a single class (1 class(es) with samples; count per class: 3: 40)" in _check(path)
+    assert "at least 2 classes" in _check(path)
+    with pytest.raises(AblateError, match="single class"):
+        _load("npz", path=path)
+
+
+@pytest.mark.parametrize("key,x,shown", [
+    ("x_train", np.full((40, 6, 5, 3), 1000, np.int16), "values 1000..1000"),
+    ("x_test", np.full((12, 6, 5, 3), -5, np.int64), "values -5..-5"),
+])
+def test_npz_pixels_out_of_range_are_refused_at_validation(tmp_path, key, x, shown):
+    path = _write_npz(tmp_path / "r.npz", **{key: x})
+    problems = _check(path)
+    assert f"key '{key}' must hold uint8 pixels 0..255" in problems and shown in problems
+
+
+def test_a_study_on_one_class_data_exits_2_before_any_store(tiny_raw, write_study, workdir, capsys):
+    from ablate.cli import main
+
+    path = _write_npz(workdir.parent / "one.npz", y_train=np.zeros(40, int), y_test=np.zeros(12, int))
+    tiny_raw["data"] = {"name": "npz", "path": path, "val_fraction": 0.2}
+    assert main(["run", str(write_study(tiny_raw)), "--quiet"]) == 2
+    assert "single class" in capsys.readouterr().err and list(workdir.iterdir()) == []

@@ -138,3 +138,12 @@ def test_ag_news_reads_a_prepared_csv_without_the_network(tmp_path):
     d = _load("ag_news", root=str(tmp_path), download=False, train_subset=16)
     assert d.spec.class_names == ("World", "Sports", "Business", "Sci/Tech")
     assert len(d.y_train) + len(d.y_val) == 16 and len(d.y_test) == 8
+
+
+def test_a_text_csv_with_one_class_is_refused_at_validation_with_its_count(tmp_path):
+    """Before: it passed validation and every cell reported test_acc 1.0."""
+    path = _csv(tmp_path, {"text": [f"t {i}" for i in range(30)], "label": ["pos"] * 30})
+    cls = DATASETS.get("text_csv")
+    (field, rule, _), = cls.check(cls.Params(name="text_csv", path=str(path)))
+    assert field == "data.path" and str(path) in rule
+    assert "single class (1 class(es) with samples; count per class: 0: " in rule and "at least 2" in rule

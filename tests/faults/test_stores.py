@@ -176,9 +176,10 @@ def test_a_truncated_store_is_one_message_for_run_and_report(finished):
 
 
 def test_a_torn_last_journal_line_is_dropped_with_a_notice(finished):
-    """Before: JSONDecodeError on every later run."""
+    """Before: JSONDecodeError on every later run. Only a line without its newline is torn (never committed);
+    a bad last line that ends with its newline is damage (test_damage_inside_the_last_journal_line_...)."""
     journal = finished / "optuna.journal"
-    for torn in ('{"op_code": 5, "worker_id": "x', '{"op_code": 5, "worker_id"\n'):
+    for torn in ('{"op_code": 5, "worker_id": "x', '{"op_code": 5, "worker_id"'):
         with open(journal, "a") as f:
             f.write(torn)
         out = run_ablate(finished, "run", "study.yaml", "--quiet", "--no-report")
@@ -196,6 +197,22 @@ def test_damage_inside_the_journal_names_the_line(finished):
     out = run_ablate(finished, "run", "study.yaml", "--quiet", "--no-report")
     refused(out, "the Optuna journal optuna.journal is damaged: line 3 is not a valid record",
              "mv optuna.journal optuna.journal.broken")
+
+
+def test_damage_inside_the_last_journal_line_is_refused_and_the_cell_not_retrained(finished):
+    """Before: 2 bytes flipped in the last, complete line were dropped as never committed; the finished cell
+    trained again and MLflow held two FINISHED runs of it."""
+    journal = finished / "optuna.journal"
+    data = bytearray(journal.read_bytes())
+    start = data.rstrip(b"\n").rfind(b"\n") + 1
+    for i in (start + 5, start + 20):
+        data[i] ^= 0xFF
+    journal.write_bytes(bytes(data))
+    last = data.count(b"\n")
+    out = run_ablate(finished, "run", "study.yaml", "--quiet", "--no-report")
+    refused(out, f"the Optuna journal optuna.journal is damaged: line {last} is not a valid record",
+            "mv optuna.journal optuna.journal.broken")
+    assert journal.read_bytes() == bytes(data)
 
 
 def test_a_stale_journal_lock_of_a_dead_process_is_broken_at_once(tmp_path):
