@@ -46,8 +46,8 @@ class ParentRun(Protocol):
         """Close a child run (FINISHED, FAILED, KILLED), with the reason a failure gives."""
         ...
 
-    def cell_records(self, status: str | None = None) -> list[CellRecord]:
-        """The child runs (any phase), newest first; only those with `status`, if given."""
+    def cell_records(self, status: str | None = None, cell_id: str | None = None) -> list[CellRecord]:
+        """The child runs (any phase), newest first; only those with `status`, and of `cell_id`, if given."""
         ...
 
     # ---------------------------------------------------------------------------------------- the parent

@@ -48,7 +48,7 @@ class Schedule:
         """Before a claimed cell trains: if MLflow already holds a FINISHED run of it (its trial was lost, e.g.
         a damaged or replaced journal), the trial completes with that run's final metric and the cell is not
         trained again. Returns (run id, value) adopted, or None: train it."""
-        for record in parent.cell_records(status="FINISHED"):
+        for record in parent.cell_records(status="FINISHED", cell_id=claim.cell_id):
             value = record.metrics.get(study.metric.name)
             if record.cell_id != claim.cell_id or record.phase != "ablate" or value is None \
                     or not math.isfinite(value):

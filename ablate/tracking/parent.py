@@ -35,8 +35,8 @@ class MlflowParentRun(ParentRun):
     def finish_cell(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
         self.tracker.finish(run_id, status, reason)
 
-    def cell_records(self, status: str | None = None) -> list[CellRecord]:
-        return self.tracker.cell_records(self.run_id, status=status)
+    def cell_records(self, status: str | None = None, cell_id: str | None = None) -> list[CellRecord]:
+        return self.tracker.cell_records(self.run_id, status=status, cell_id=cell_id)
 
     def finish_study(self) -> None:
         self.tracker.finish_study(self.run_id)

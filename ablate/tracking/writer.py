@@ -263,11 +263,11 @@ class Tracker:
     def logger(self, run_id: str) -> MlflowLogger:
         return MlflowLogger(self.client, run_id)
 
-    def cell_records(self, parent_id: str, status: str | None = None) -> list[CellRecord]:
-        """Child runs of a parent (any phase), newest first."""
-        filt = f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_id}'"
-        if status:
-            filt += f" and attributes.status = '{status}'"
+    def cell_records(self, parent_id: str, status: str | None = None, cell_id: str | None = None) -> list[CellRecord]:
+        """Child runs of a parent (any phase), newest first; only one cell's (a claim's check), if given."""
+        filt = f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_id}'" + (f" and attributes.status = '{status}'" if status else "")
+        if cell_id:
+            filt += f" and tags.`{Tag.CELL_ID}` = '{cell_id.replace(chr(39), chr(39) * 2)}'"
         return [cell_of(r) for r in search_all(self.client, [self._experiment_of(parent_id)], filt)]
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
