@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ablate.errors import StudyChanged
+from ablate.scheduler import storage as st
 from ablate.study import flatten
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 def guard_changes(study: Study, tracker: Tracker, ostorage, fresh: bool, quiet: bool = False) -> None:
     """Refuse a changed study (or a lost MLflow store) while cells of the recorded one finished; a study
     changed before any of its cells finished just runs (what was tried is set aside, nothing is lost)."""
-    from ablate.scheduler import storage as st
 
     parent = tracker.find_parent(study)
     old = tracker.parent_hash(parent) if parent else None
@@ -108,7 +108,6 @@ def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
 
 def _start_afresh(study: Study, tracker: Tracker, ostorage, old_hash: str) -> str:
     """Move the old MLflow experiment and Optuna studies aside under a hash-suffixed name; returns it."""
-    from ablate.scheduler import storage as st
 
     aside = _free_name(study.name, old_hash, tracker, ostorage)
     tracker.set_aside(study.name, aside)
@@ -118,7 +117,6 @@ def _start_afresh(study: Study, tracker: Tracker, ostorage, old_hash: str) -> st
 
 def _free_name(name: str, old_hash: str, tracker: Tracker, ostorage) -> str:
     """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
-    from ablate.scheduler import storage as st
 
     taken = st.study_names(ostorage)
     for i in range(1, 1000):

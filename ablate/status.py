@@ -13,8 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ablate.errors import AblateError
+from ablate.report.answer import Answer
 from ablate.scheduler.census import DONE, FAILED, RUNNING, WAITING, CellState, census
+from ablate.scheduler.storage import resolve_storage
+from ablate.tracking import resolve_uri
+from ablate.tracking.reader import find_parent
 from ablate.uri import redact_uri
+from ablate.validate import load_study
 
 STATES = (DONE, RUNNING, FAILED, WAITING)
 
@@ -54,14 +59,10 @@ def _cell_ids(arms, seeds) -> list[str]:
 def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | None = None,
                  tracking_uri: str | None = None, plugins: tuple[str, ...] = ()) -> StudyStatus:
     """A study file (its effective study) or a study name -> its status; AblateError when no store has it."""
-    from ablate.scheduler.storage import resolve_storage
-    from ablate.tracking import resolve_uri
-    from ablate.tracking.reader import find_parent
 
     storage, uri = resolve_storage(storage), resolve_uri(tracking_uri)
     ids, name, want_hash = [], target, ""
     if target.endswith((".yaml", ".yml")) or Path(target).is_file():
-        from ablate.validate import load_study
 
         study = load_study(target, overrides, plugins)
         name, want_hash, ids = study.name, study.study_hash, [c.cell_id for c in study.cells()]
@@ -128,7 +129,6 @@ def finished_answer(s: StudyStatus, reports_dir: Path) -> tuple[object | None, s
     if not s.cells or counts[RUNNING] or counts[WAITING]:
         return None, ""
     from ablate.orchestrate import report_slug
-    from ablate.report.answer import Answer
 
     folder = reports_dir / report_slug(s.name)
     answer = Answer.read(folder, s.name)

@@ -16,9 +16,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from ablate.designs import DESIGNS
+from ablate.designs.base import unique_arms
 from ablate.errors import AblateError
 from ablate.report.results import Results, StudyInfo
 from ablate.spec import FINAL_METRICS
+from ablate.study import Factor
 
 OFF = {"", "0", "0.0", "off", "false", "no", "none", "nan"}
 ON = {"1", "1.0", "on", "true", "yes"}
@@ -72,9 +75,6 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
                   metric: str | None = None, direction: str | None = None,
                   min_effect: float | None = None) -> Results:
     """The rows of a results table as Results, with `design`'s record over the arms the rows hold."""
-    from ablate.designs import DESIGNS
-    from ablate.designs.base import unique_arms
-    from ablate.study import Factor
 
     if "seed" not in frame:
         raise _fail(source, "seed", f"a results table needs a `seed` column (columns: {', '.join(frame.columns)})")
