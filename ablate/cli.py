@@ -118,6 +118,7 @@ def cmd_run(args) -> int:
         print(f"  failed {cid}: {reason.splitlines()[0] if reason else ''}")
     if s.report:
         print(f"report: {s.report} (built in {s.report_seconds:.1f} s)")
+        _say_no_verdict(s.report)
     return 0
 
 
@@ -146,9 +147,23 @@ def cmd_report(args) -> int:
 def cmd_analyze(args) -> int:
     from ablate.report.analyze import analyze
 
-    out = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out)
+    out = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out, args.classes)
     print(f"report: {out}")
+    _say_no_verdict(out)
     return 0
+
+
+def _say_no_verdict(index: Path) -> None:
+    """The terminal's copy of the page's banner: a study that did not learn gets no verdict."""
+    import csv
+
+    try:
+        with open(index.parent / "verdicts.csv", newline="", encoding="utf-8") as f:
+            reasons = {row["basis"] for row in csv.DictReader(f) if row.get("verdict") == "no_verdict"}
+    except OSError:
+        return
+    for reason in sorted(reasons):
+        print(f"NO VERDICT: {reason}", file=sys.stderr)
 
 
 def cmd_list(args) -> int:

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--direction", choices=["maximize", "minimize"], help="default: by the metric's name")
     an.add_argument("--min-effect", type=float, help="the smallest difference that matters, in the metric's "
                     "units (0.005 = half a point of accuracy; default per metric)")
+    an.add_argument("--classes", type=int, help="the data's class count: cells at chance (1/classes accuracy, "
+                    "ln(classes) loss) then get no verdict; without it that check is skipped, and the page says so")
     an.add_argument("--out", default="analysis", help="directory for index.html, effects.csv, verdicts.csv")
 
     st = sub.add_parser("status", help="cells done/running/failed/waiting, per worker host, from the stores")

@@ -156,7 +156,8 @@ def build_report(
     index = render_report(results, out_dir, sections)
     if log_artifacts:
         files = [index] + [index.parent / f for f in ("summary.csv", "effects.csv", "verdicts.csv")]
+        from ablate.report.stats.learned import no_verdict_reason
         from ablate.tracking import log_report
 
-        log_report(tracking_uri, results.study.run_id, files)
+        log_report(tracking_uri, results.study.run_id, files, no_verdict_reason(results))
     return index
