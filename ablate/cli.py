@@ -11,6 +11,8 @@ from pathlib import Path
 from ablate.errors import AblateError
 from ablate.parser import build_parser as _parser
 
+EXIT_CELLS_FAILED = 3  # `ablate run`: the study ran, but not every cell finished (0: all did; 2: bad input; 130: interrupted)
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """argparse, with overrides allowed anywhere after the study (`ablate run s.yaml --workers 2 seeds=1`)."""
@@ -119,7 +121,15 @@ def cmd_run(args) -> int:
     if s.report:
         print(f"report: {s.report} (built in {s.report_seconds:.1f} s)")
         _say_no_verdict(s.report)
-    return 0
+    if s.finished == s.total:
+        return 0
+    retry = " ".join(shlex.quote(a) for a in ["ablate", "run", args.study, *overrides, "--retry-failed"])
+    what = f"{len(s.failed)} cell(s) failed ({', '.join(list(s.failed)[:5])}{', ...' if len(s.failed) > 5 else ''})"
+    if len(s.failed) < s.total - s.finished:
+        what += f"; {s.total - s.finished - len(s.failed)} did not finish (still running elsewhere?)"
+    print(f"error: {s.finished}/{s.total} cells finished: {what}. Fix the cause (each cell's reason is "
+          f"above and on its MLflow run), then retry them:\n  {retry}", file=sys.stderr)
+    return EXIT_CELLS_FAILED
 
 
 def _study_name(given: str, plugins: list[str] = ()) -> str:

@@ -19,6 +19,14 @@ stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlar
 Optuna at $ABLATE_STORAGE or the journal file optuna.journal; reports in reports/<study>/index.html."""
 
 
+RUN_EXIT_CODES = """exit codes:
+  0    every cell finished (the report was built, unless --no-report)
+  2    bad input: the study file, an override, a plugin, the data or a store; nothing ran
+  3    the study ran, but some cells failed (each is named with its reason); fix the cause, then
+       rerun the same command with --retry-failed (finished cells are never trained again)
+  130  interrupted (Ctrl-C or SIGTERM): finished cells are kept; the same command resumes"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
                                 "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
@@ -39,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Python file or module that registers models, datasets or regularizers (runs "
                         "its code; beside the study's own `plugins:`); repeatable")
 
-    r = sub.add_parser("run", help="run (or resume) a study and build its report")
+    r = sub.add_parser("run", help="run (or resume) a study and build its report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUN_EXIT_CODES)
     r.add_argument("study", help="path to a study YAML file")
     r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
     r.add_argument("--workers", type=int, default=1, help="cells trained at a time here, by this process and "

@@ -107,3 +107,12 @@ def test_failures_get_a_line_too(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("cell 1/3 done a/seed0 test_acc=0.5000 ")
     assert lines[1].startswith("cell 2/3 FAILED b/seed0: diverged at epoch 2 ")
+
+
+def test_run_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "--retry-failed" in out
+    for code in ("0 ", "2 ", "3 ", "130"):
+        assert f"\n  {code}" in out
