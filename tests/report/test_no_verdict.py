@@ -109,3 +109,12 @@ def test_analyze_refuses_a_class_count_below_two(tmp_path, classes):
     table = tmp_path / "t.csv"
     _table(lambda on, s: 0.5 + 0.01 * s + 0.02 * on).to_csv(table, index=False)
     assert cli.main(["analyze", str(table), "--classes", classes, "--out", str(tmp_path / "o")]) == 2
+
+
+def test_compare_never_calls_a_no_verdict_study_different():
+    from ablate.report.compare import verdict_rows
+
+    flat = table_results(_table(lambda on, s: 0.1), classes=10)
+    learned = table_results(_table(lambda on, s: 0.8 + 0.01 * s + 0.05 * on + 0.002 * (s % 2) * on))
+    rows = verdict_rows(flat, learned)
+    assert rows[0]["a_status"] == "no_verdict" and rows[0]["agree"] == "no verdict to compare"
