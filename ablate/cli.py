@@ -87,6 +87,15 @@ def cmd_validate(args) -> int:
             print(f"tune phase first: {study.tune.trials} trials on arm '{tune_arm(study).name}' "
                   f"({', '.join(study.tune.params)})")
         print(f"{len(arms)} arms x {len(study.seeds)} seeds = {len(arms) * len(study.seeds)} cells")
+        if args.check_shapes:
+            from ablate.preflight import check_shapes
+
+            try:
+                spec = check_shapes(study)
+                print(f"shapes: data and model agree ({spec.num_classes} classes)")
+            except AblateError as e:
+                print(f"{path}: {e}", file=sys.stderr)
+                code = 2
         if args.check_plugins:
             from ablate.testing import check_plugins
 

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugin(v)
     v.add_argument("--check-plugins", action="store_true", help="also run ablate.testing's contract checks on "
                    "every model, dataset and regularizer the study's plugins register (trains a step or two)")
+    v.add_argument("--check-shapes", action="store_true", help="also load the data and give each network one "
+                   "forward (as `ablate run` does before any store): output (batch, classes), images (N, C, H, W)")
 
     rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
     rep.add_argument("study", help="a study YAML file or a study name")

@@ -80,3 +80,15 @@ def test_a_run_records_the_class_count_for_the_chance_check(tiny_raw, write_stud
     exp = client.get_experiment_by_name("classes_recorded")
     parent = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get(Tag.ROLE) == "parent"][0]
     assert parent.data.tags[Tag.ANALYSIS + "classes"] == "10"
+
+
+def test_validate_check_shapes_refuses_the_same_model(tmp_path, tiny_raw, capsys):
+    path, _ = _study(tmp_path, tiny_raw, "validate_wrong_logits", "7")
+    assert main(["validate", str(path), "--check-shapes"]) == 2
+    assert "7 vs 10 classes" in capsys.readouterr().err
+    good = dict(tiny_raw, name="validate_ok")
+    import yaml
+
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(good))
+    assert main(["validate", str(tmp_path / "ok.yaml"), "--check-shapes"]) == 0
+    assert "shapes: data and model agree (10 classes)" in capsys.readouterr().out
