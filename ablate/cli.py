@@ -11,6 +11,8 @@ from pathlib import Path
 from ablate.errors import AblateError
 from ablate.parser import build_parser as _parser
 
+EXIT_CELLS_FAILED = 3  # `ablate run`: the study ran, but not every cell finished (0: all did; 2: bad input; 130: interrupted)
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """argparse, with overrides allowed anywhere after the study (`ablate run s.yaml --workers 2 seeds=1`)."""
@@ -85,6 +87,15 @@ def cmd_validate(args) -> int:
             print(f"tune phase first: {study.tune.trials} trials on arm '{tune_arm(study).name}' "
                   f"({', '.join(study.tune.params)})")
         print(f"{len(arms)} arms x {len(study.seeds)} seeds = {len(arms) * len(study.seeds)} cells")
+        if args.check_shapes:
+            from ablate.preflight import check_shapes
+
+            try:
+                spec = check_shapes(study)
+                print(f"shapes: data and model agree ({spec.num_classes} classes)")
+            except AblateError as e:
+                print(f"{path}: {e}", file=sys.stderr)
+                code = 2
         if args.check_plugins:
             from ablate.testing import check_plugins
 
@@ -120,7 +131,16 @@ def cmd_run(args) -> int:
         print("\n".join(s.answer.lines(with_report=False)))
     if s.report:
         print(f"report: {s.report} (built in {s.report_seconds:.1f} s)")
-    return 0
+        _say_no_verdict(s.report)
+    if s.finished == s.total:
+        return 0
+    retry = " ".join(shlex.quote(a) for a in ["ablate", "run", args.study, *overrides, "--retry-failed"])
+    what = f"{len(s.failed)} cell(s) failed ({', '.join(list(s.failed)[:5])}{', ...' if len(s.failed) > 5 else ''})"
+    if len(s.failed) < s.total - s.finished:
+        what += f"; {s.total - s.finished - len(s.failed)} did not finish (still running elsewhere?)"
+    print(f"error: {s.finished}/{s.total} cells finished: {what}. Fix the cause (each cell's reason is "
+          f"above and on its MLflow run), then retry them:\n  {retry}", file=sys.stderr)
+    return EXIT_CELLS_FAILED
 
 
 def _study_name(given: str, plugins: list[str] = ()) -> str:
@@ -147,8 +167,24 @@ def cmd_report(args) -> int:
 def cmd_analyze(args) -> int:
     from ablate.report.analyze import analyze
 
-    print(analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out))
+    answer = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out,
+                     args.classes)
+    print(answer)
+    _say_no_verdict(Path(answer.report))
     return 0
+
+
+def _say_no_verdict(index: Path) -> None:
+    """The terminal's copy of the page's banner: a study that did not learn gets no verdict."""
+    import csv
+
+    try:
+        with open(index.parent / "verdicts.csv", newline="", encoding="utf-8") as f:
+            reasons = {row["basis"] for row in csv.DictReader(f) if row.get("verdict") == "no_verdict"}
+    except OSError:
+        return
+    for reason in sorted(reasons):
+        print(f"NO VERDICT: {reason}", file=sys.stderr)
 
 
 def cmd_list(args) -> int:

@@ -108,13 +108,16 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
 
 def open_run(study: Study, storage: str | None, tracking_uri: str | None, options: RunOptions,
              study_text: str | None = None, fresh: bool = False, overrides: tuple[str, ...] = ()) -> StudyRun:
-    """The one StudyRun of `ablate run`: the change guard first, then the parent run (the MLflow store is
-    created here, once) and the Optuna study, then the cache that the tune phase and this process's cells
+    """The one StudyRun of `ablate run`: the data's and the model's shapes (preflight.py), the change guard,
+    then the parent run (the MLflow store is created here, once) and the Optuna study, then the cache that the tune phase and this process's cells
     share."""
+    from ablate.preflight import check_shapes
     from ablate.scheduler import storage as st
     from ablate.scheduler.schedule import Schedule
     from ablate.tracking import MlflowParentRun, Tracker
 
+    cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune, cells here share it
+    spec = check_shapes(study, cache)  # the data and one forward of each network: before any store is made
     tracker = Tracker(tracking_uri)
     storage_url = st.resolve_storage(storage)
     ostorage = st.open_storage(storage_url)
@@ -122,7 +125,7 @@ def open_run(study: Study, storage: str | None, tracking_uri: str | None, option
     parent = MlflowParentRun(tracker, tracker.start_parent(study, study_text, overrides))
     schedule = Schedule.open(study, storage_url, ostorage)
     schedule.record_hash(study)
-    cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune, cells here share it
+    parent.record_classes(spec.num_classes)  # the report's chance level
     return StudyRun(study, schedule, parent, cache, options=options)
 
 

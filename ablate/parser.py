@@ -19,6 +19,14 @@ stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlar
 Optuna at $ABLATE_STORAGE or the journal file optuna.journal; reports in reports/<study>/index.html."""
 
 
+RUN_EXIT_CODES = """exit codes:
+  0    every cell finished (the report was built, unless --no-report)
+  2    bad input: the study file, an override, a plugin, the data or a store; nothing ran
+  3    the study ran, but some cells failed (each is named with its reason); fix the cause, then
+       rerun the same command with --retry-failed (finished cells are never trained again)
+  130  interrupted (Ctrl-C or SIGTERM): finished cells are kept; the same command resumes"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
                                 "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
@@ -39,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Python file or module that registers models, datasets or regularizers (runs "
                         "its code; beside the study's own `plugins:`); repeatable")
 
-    r = sub.add_parser("run", help="run (or resume) a study and build its report")
+    r = sub.add_parser("run", help="run (or resume) a study and build its report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUN_EXIT_CODES)
     r.add_argument("study", help="path to a study YAML file")
     r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
     r.add_argument("--workers", type=int, default=1, help="cells trained at a time here, by this process and "
@@ -61,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugin(v)
     v.add_argument("--check-plugins", action="store_true", help="also run ablate.testing's contract checks on "
                    "every model, dataset and regularizer the study's plugins register (trains a step or two)")
+    v.add_argument("--check-shapes", action="store_true", help="also load the data and give each network one "
+                   "forward (as `ablate run` does before any store): output (batch, classes), images (N, C, H, W)")
 
     rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
     rep.add_argument("study", help="a study YAML file or a study name")
@@ -77,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--direction", choices=["maximize", "minimize"], help="default: by the metric's name")
     an.add_argument("--min-effect", type=float, help="the smallest difference that matters, in the metric's "
                     "units (0.005 = half a point of accuracy; default per metric)")
+    an.add_argument("--classes", type=int, help="the data's class count: cells at chance (1/classes accuracy, "
+                    "ln(classes) loss) then get no verdict; without it that check is skipped, and the page says so")
     an.add_argument("--out", default="analysis", help="directory for index.html, effects.csv, verdicts.csv")
 
     st = sub.add_parser("status", help="cells done/running/failed/waiting, per worker host, from the stores")

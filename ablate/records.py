@@ -29,6 +29,7 @@ class Tag:
     MACHINE = "ablate.machine"
     CREATED = "ablate.created"
     READY = "ablate.ready"  # "1" once the parent run's setup is complete
+    NO_VERDICT = "ablate.no_verdict"  # why the study gets no verdict (report/stats/learned.py); absent when it does
     TUNED = "ablate.tuned"  # the tune phase's frozen values (JSON)
     TUNE_IMPORTANCES = "ablate.tune.importances"
     TUNE_IMPORTANCE_METHOD, TUNE_OPTUNA_STUDY = "ablate.tune.importance_method", "ablate.tune.optuna_study"

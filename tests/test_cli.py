@@ -136,3 +136,12 @@ def test_the_answer_ends_run_report_and_status_and_is_tagged_on_the_parent(tiny_
     status = verdicts["l2"].split()[0]
     found = client.search_runs([exp.experiment_id], f"tags.`{Tag.VERDICT}l2` LIKE '{status}%'")
     assert [r.info.run_id for r in found] == [parent.info.run_id]
+
+
+def test_run_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "--retry-failed" in out
+    for code in ("0 ", "2 ", "3 ", "130"):
+        assert f"\n  {code}" in out

@@ -73,7 +73,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str = "full_factorial",
                   metric: str | None = None, direction: str | None = None,
-                  min_effect: float | None = None) -> Results:
+                  min_effect: float | None = None, classes: int | None = None) -> Results:
     """The rows of a results table as Results, with `design`'s record over the arms the rows hold."""
 
     if "seed" not in frame:
@@ -127,7 +127,8 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
         study=Path(source).stem, run_id="", description=f"Analysed from {source} by ablate analyze",
         design=design, metric=metric, direction=direction or _direction(metric),
         arms=tuple(a.name for a in arms), factors=tuple(names), seeds=tuple(sorted(int(s) for s in seeds.unique())),
-        design_record=record, analysis={} if min_effect is None else {"min_effect": min_effect})
+        design_record=record, analysis={k: v for k, v in (("min_effect", min_effect), ("classes", classes))
+                                        if v is not None})
     history = pd.DataFrame(columns=["run_id", "arm", "seed", "epoch", "metric", "value"])
     return Results(study=study, cells=cells, history=history, weights={}, params={}, tracking_uri=str(source))
 
@@ -153,21 +154,24 @@ def _direction(metric: str) -> str:
 
 
 def analyze(table: str | Path | pd.DataFrame, design: str = "full_factorial", metric: str | None = None,
-            direction: str | None = None, min_effect: float | None = None, out: str | Path | None = "analysis"):
+            direction: str | None = None, min_effect: float | None = None, out: str | Path | None = "analysis",
+            classes: int | None = None):
     """A results table (a CSV file's path, or a DataFrame with the same columns) -> its Answer
     (report/answer.py: verdicts, leaderboard and effects as DataFrames). With `out` (default `analysis`), also
     DIR/index.html, summary.csv, effects.csv and verdicts.csv, the answer standing for the page's path;
-    out=None writes nothing."""
+    out=None writes nothing. `classes`: the data's class count, for the chance-level check."""
     from ablate.report.answer import Answer
     from ablate.report.html import render_report
     from ablate.report.sections import STATISTICS_SECTIONS
 
     if min_effect is not None and not min_effect > 0:
         raise AblateError(f"--min-effect must be a positive number in the metric's units, but got {min_effect}")
+    if classes is not None and classes < 2:
+        raise AblateError(f"--classes is the data's class count, 2 or more, but got {classes}")
     if isinstance(table, pd.DataFrame):
         frame, source = table.reset_index(drop=True), "DataFrame"
     else:
         frame, source = read_table(table), str(table)
-    results = table_results(frame, source, design, metric, direction, min_effect)
+    results = table_results(frame, source, design, metric, direction, min_effect, classes)
     page = render_report(results, out, STATISTICS_SECTIONS) if out is not None else None
     return Answer.of(results, page)

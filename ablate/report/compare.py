@@ -52,6 +52,7 @@ def verdict_rows(a: Results, b: Results) -> list[dict]:
     for factor in dict.fromkeys([*a.study.factors, *b.study.factors]):
         x, y = va.get(factor), vb.get(factor)
         agree = "only in A" if y is None else "only in B" if x is None else \
+            "no verdict to compare" if "no_verdict" in (x.status, y.status) else \
             "same" if x.status == y.status else "differs"
         rows.append({"factor": factor, "agree": agree,
                      "a_status": x.status if x else "", "a_effect": _effect(x, a.study.metric) if x else "",

@@ -165,7 +165,8 @@ def report_answer(study_name: str, tracking_uri: str, out_dir: str | Path,
     if log_artifacts:
         index = answer.report
         files = [index] + [index.parent / f for f in ("summary.csv", "effects.csv", "verdicts.csv")]
+        from ablate.report.stats.learned import no_verdict_reason
         from ablate.tracking import log_report
 
-        log_report(tracking_uri, results.study.run_id, files, answer.tags())
+        log_report(tracking_uri, results.study.run_id, files, answer.tags(), no_verdict_reason(results))
     return answer

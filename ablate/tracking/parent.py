@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ablate.parentrun import ParentRun
-from ablate.records import CellRecord
+from ablate.records import CellRecord, Tag
 from ablate.study import Cell
 from ablate.tracking.logger import MlflowLogger
 from ablate.tracking.writer import Tracker
@@ -52,3 +52,6 @@ class MlflowParentRun(ParentRun):
 
     def record_seed_decision(self, decision: dict) -> None:
         self.tracker.record_seed_decision(self.run_id, decision)
+
+    def record_classes(self, classes: int) -> None:
+        self.tracker.client.set_tag(self.run_id, Tag.ANALYSIS + "classes", str(int(classes)))

@@ -11,6 +11,7 @@ from ablate.records import (
     FINAL_METRICS,
     PARENT,
     REPORT_ARTIFACT_DIR,
+    TAG_LIMIT,
     TUNE_HISTORY_ARTIFACT,
     WEIGHTS_ARTIFACT,
     ParentRecord,
@@ -107,14 +108,19 @@ def studies(tracking_uri: str) -> list[tuple[str, str]]:
     return out
 
 
-def log_report(tracking_uri: str, parent_run_id: str, files: list[Path],
-               verdicts: dict[str, str] | None = None) -> None:
+def log_report(tracking_uri: str, parent_run_id: str, files: list[Path], verdicts: dict[str, str] | None = None,
+               no_verdict: str | None = None) -> None:
     """Attach the report to the study's parent run, so the MLflow UI links straight to it, tag the parent
     with each factor's verdict (searchable), and refresh the parent's per-arm summary metrics (a report may
-    follow cells that `ablate worker`s finished later)."""
+    follow cells that `ablate worker`s finished later). `no_verdict`: why the study gets no verdict, kept
+    as a tag on the parent (removed once it has one)."""
     client = make_client(tracking_uri)
     for path in files:
         client.log_artifact(parent_run_id, str(path), artifact_path=REPORT_ARTIFACT_DIR)
     if tags := ParentRecord.verdict_tags(verdicts or {}):
         client.log_batch(parent_run_id, tags=run_tags(tags))
+    if no_verdict:
+        client.set_tag(parent_run_id, Tag.NO_VERDICT, no_verdict[:TAG_LIMIT])
+    elif Tag.NO_VERDICT in client.get_run(parent_run_id).data.tags:
+        client.delete_tag(parent_run_id, Tag.NO_VERDICT)
     log_arm_summary(client, parent_run_id)

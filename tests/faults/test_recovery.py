@@ -30,9 +30,11 @@ def _write(path, study):
 
 def test_diverging_cell_fails_with_its_epoch_and_the_others_go_on(workdir, capsys):
     path = _write(workdir / "diverge.yaml", DIVERGES)
-    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
-    out = capsys.readouterr().out
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 3
+    captured = capsys.readouterr()
+    out = captured.out
     assert "1/2 cells finished, 1 failed" in out and "failed l2/seed0: diverged at epoch 1" in out
+    assert "1 cell(s) failed (l2/seed0)" in captured.err and "--retry-failed" in captured.err  # exit 3 says how
     snap = snapshot(workdir, "diverge")
     status = {r.data.tags[Tag.CELL_ID]: r.info.status for r in snap.runs}
     assert status == {"baseline/seed0": "FINISHED", "l2/seed0": "FAILED"}
@@ -41,9 +43,9 @@ def test_diverging_cell_fails_with_its_epoch_and_the_others_go_on(workdir, capsy
     assert [m.step for m in MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(failed.info.run_id,
                                                                                    "train_loss")] == []
     # a rerun does not retry a diverged cell (retrying cannot fix it) unless asked to
-    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 3
     assert "0 run now" in capsys.readouterr().out
-    assert main(["run", str(path), "--quiet", "--no-report", "--retry-failed"]) == 0
+    assert main(["run", str(path), "--quiet", "--no-report", "--retry-failed"]) == 3
     assert "1 run now" in capsys.readouterr().out
     assert len(snapshot(workdir, "diverge").by_status("FAILED")) == 2
 

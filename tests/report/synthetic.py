@@ -53,6 +53,7 @@ class SyntheticStudy:
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     failed_epochs: int = 2  # epochs a failed cell logged before failing (0: it failed before any epoch)
     model: str = "cnn"
+    analysis: dict = field(default_factory=dict)  # the parent's analysis record (min_effect, classes, ...)
 
     def arm_list(self) -> list[tuple[str, dict[str, bool]]]:
         if self.arms is not None:
@@ -88,6 +89,7 @@ def write_study(uri: str, artifact_root: str, spec: SyntheticStudy) -> dict[str,
         seeds=tuple(spec.seeds), model=spec.model, dataset="digits", precision="fp32", git_commit="0123456789abcdef",
         versions={"torch": "2.14.1", "mlflow": "3.17.2"}, machine="test-host (2 cores, cpu)",
         created="2026-01-01T00:00:00", design_record=design_record(spec.design, spec.factors),
+        analysis=dict(spec.analysis),
     )
     parent = client.create_run(exp_id, run_name=spec.name, tags=record.to_mlflow())
     pid = parent.info.run_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ablate.report.page import Section
 from ablate.report.results import Results
 from ablate.report.stats.effects import metric_scale
+from ablate.report.stats.learned import chance_note, no_verdict_reason
 from ablate.report.stats.margin import margin_text
 from ablate.report.stats.verdicts import factor_verdicts, family_statement
 
@@ -22,6 +23,8 @@ def verdict_section(results: Results) -> Section:
         "_verdicts.html",
         {
             "verdicts": verdicts,
+            "no_verdict": no_verdict_reason(results),
+            "chance_note": chance_note(results),
             "n_seeds": n_seeds,
             "counts": counts,
             "margin": margin_text(results.study, scale, unit),

@@ -12,6 +12,7 @@ The family is one comparison per factor (stats/basis.py), judged at ALPHA = 0.05
 So the probability of any wrong helps/hurts call on the page is at most 5%, and of any wrong negligible
 call at most 5% (normal errors, additive seed effect). A study that added seeds until decided is judged by
 Stein's two-stage test (stats/sequential.py).
+Before any of this, a study whose cells did not learn (stats/learned.py) gets `no_verdict` for every factor.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from ablate.report.stats.contrast import ALPHA, NO_ESTIMATE
 from ablate.report.stats.convergence import still_improving, undertrained_note
 from ablate.report.stats.decision import Judged, decide, judge
 from ablate.report.stats.effects import effect_table
+from ablate.report.stats.learned import no_verdict_reason
 from ablate.report.stats.margin import study_margin
 from ablate.report.stats.power import mde, seeds_needed
 from ablate.report.stats.sequential import stein_estimates
 from ablate.report.stats.wording import verdict_text
 
-STATUSES = ("helps", "hurts", "negligible", "inconclusive")
+STATUSES = ("helps", "hurts", "negligible", "inconclusive", "no_verdict")
 CSV_COLUMNS = ["factor", "verdict", "level", "estimate", "low", "high", "p_value", "p_adjusted", "p_tost_adjusted",
                "min_effect", "mde", "seeds_needed", "basis", "rests_on", "family", "undertrained", "aliased_with"]
 
@@ -65,10 +67,13 @@ class Verdict:
 @computed_once
 def factor_verdicts(results: Results) -> list[Verdict]:
     """A verdict for every factor of the study, in the study's factor order."""
-    effects = effect_table(results)
     study = results.study
-    sign = 1.0 if study.direction == "maximize" else -1.0
     margin, _ = study_margin(study)
+    if (reason := no_verdict_reason(results)) is not None:
+        return [Verdict(f, "no_verdict", f"{f}: no verdict: {reason}.", basis=reason,
+                        min_effect=margin if margin else np.nan) for f in study.factors]
+    effects = effect_table(results)
+    sign = 1.0 if study.direction == "maximize" else -1.0
     bases = stein_estimates(results, verdict_basis(results))
     judged = {f: judge(b, sign, margin) for f, b in bases.items() if b is not None and b.estimates}
     decided = decide(judged, sign)
