@@ -1,4 +1,4 @@
-"""`ablate run|validate|analyze|report|compare|status|list|worker|ui|dashboard`: argument parsing and wiring only."""
+"""`ablate run|validate|analyze|report|compare|status|list|worker|launch|ui|dashboard`: argument parsing and wiring only."""
 
 from __future__ import annotations
 
@@ -272,9 +272,16 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_launch(args) -> int:
+    from ablate.launch.command import launch
+
+    print("\n".join(launch(**vars(args))))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
             "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard, "status": cmd_status,
-            "compare": cmd_compare, "analyze": cmd_analyze}
+            "compare": cmd_compare, "analyze": cmd_analyze, "launch": cmd_launch}
 
 def entry() -> None:
     """The `ablate` command: main(), then exit without the interpreter's ~1 s teardown of torch, MLflow and

@@ -13,6 +13,8 @@ EPILOG = """examples:
   ablate compare quickstart text_quickstart
   ablate analyze results.csv --design full_factorial     (statistics for a table from anywhere)
   ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
+  ablate launch slurm studies/cifar_ablation.yaml --workers 8 --gpus-per-worker 1 --time 4:00:00 \
+      --storage postgresql://user@db/ablate --tracking-uri http://db:5000 [--dry-run]
   ablate ui
 
 stores: MLflow at $MLFLOW_TRACKING_URI or sqlite:///mlflow.db (artifacts in mlartifacts/);
@@ -120,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--wait-seconds", type=float, default=120.0, help="how long to wait for `ablate run` to "
                    "start the study, if it has not yet (default 120)")
 
+    launch(sub, stores, over)
+
     dash = sub.add_parser("dashboard", help="start optuna-dashboard over a study's Optuna storage "
                           "(the ablation's trials and, if any, its tune phase)")
     dash.add_argument("study", help="a study YAML file or a study name")
@@ -133,6 +137,31 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--ui-workers", type=int, default=1, help="MLflow server worker processes (default 1)")
     return p
+
+
+def launch(sub, stores, over) -> None:
+    """`ablate launch slurm|k8s`: N long-lived workers on a cluster's own engine (never one job per cell)."""
+    la = sub.add_parser("launch", help="start N `ablate worker`s on Slurm (one job array) or Kubernetes "
+                        "(one Indexed Job) against shared stores")
+    engines = la.add_subparsers(dest="engine", metavar="ENGINE", required=True)
+    for engine, text in (("slurm", "write <study>.slurm.sh (a job array of workers) and sbatch it"),
+                         ("k8s", "write <study>.k8s.yaml (Secret, ConfigMap, Indexed Job); --apply applies it")):
+        e = engines.add_parser(engine, help=text)
+        e.add_argument("study", help="path to a study YAML file")
+        e.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
+        e.add_argument("--workers", type=int, required=True, help="how many long-lived workers drain the queue")
+        e.add_argument("--gpus-per-worker", type=int, default=0)
+        e.add_argument("--cpus-per-worker", type=int, help="cores per worker (also its torch threads)")
+        stores(e)
+    s = engines.choices["slurm"]
+    s.add_argument("--time", help="each task's time limit, e.g. 4:00:00 (a task stopped by it returns its "
+                   "cell to the queue and is requeued)")
+    s.add_argument("--partition")
+    s.add_argument("--sbatch", default="", help='extra #SBATCH lines, e.g. "--account=lab\n--qos=low"')
+    s.add_argument("--dry-run", action="store_true", help="write the script, submit nothing")
+    k = engines.choices["k8s"]
+    k.add_argument("--image", help="a container image with ablate installed (required)")
+    k.add_argument("--apply", action="store_true", help="also `kubectl apply -f` the manifest")
 
 
 def _version() -> str:
