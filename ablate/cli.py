@@ -268,7 +268,9 @@ def cmd_compare(args) -> int:
     uri_a = resolve_uri(args.tracking_uri)
     uri_b = resolve_uri(args.tracking_uri_b) if args.tracking_uri_b else uri_a
     out = Path(args.out) if args.out else Path("reports") / f"compare_{report_slug(a)}_vs_{report_slug(b)}"
-    print(f"comparison: {build_comparison(a, b, uri_a, uri_b, out)}")
+    index, lines = build_comparison(a, b, uri_a, uri_b, out)
+    print("\n".join(lines))
+    print(f"comparison: {index}")
     return 0
 
 

@@ -62,6 +62,8 @@ class Verdict:
     aliased_with: str = ""
     f_test_p: float = np.nan
     rests_on: str = ""  # what the call rests on, for a terminal table: "4 seeds, paired t"
+    se: float = np.nan  # the estimate's standard error and df: another study's Welch test needs them
+    df: float = np.nan
 
 
 @computed_once
@@ -94,7 +96,8 @@ def factor_verdicts(results: Results) -> list[Verdict]:
         v = Verdict(f, status, "", est.estimate, low, high, est.p_value(), p_holm, p_tost_holm, j.level,
                     j.basis.words, family, margin if margin else np.nan, detectable, needed,
                     undertrained_note(results, j.basis.arms, flags), j.basis.aliased_with, j.basis.f_test_p)
-        out.append(replace(_with_text(v, j, results, effects, m), rests_on=_rests_on(results, j)))
+        out.append(replace(_with_text(v, j, results, effects, m), rests_on=_rests_on(results, j), se=est.se,
+                           df=est.df))
     return out
 
 
