@@ -1,4 +1,4 @@
-"""`ablate run|validate|analyze|report|compare|status|list|worker|ui|dashboard`: argument parsing and wiring only."""
+"""`ablate run|plan|validate|analyze|report|compare|status|list|worker|ui|dashboard`: argument parsing and wiring only."""
 
 from __future__ import annotations
 
@@ -115,10 +115,13 @@ def cmd_run(args) -> int:
     worker_context(args.workers)  # the fork server imports torch & co. while this process loads and sets up
     from ablate.orchestrate import run_study
     from ablate.overrides import study_text
+    from ablate.plan import summary_line
     from ablate.validate import load_study
 
     overrides = tuple(args.overrides)
     study = load_study(args.study, overrides, plugins=args.plugin)
+    if not args.quiet:  # from the validated study alone (no probe): the run starts no later for it
+        print(summary_line(study, args.workers), file=sys.stderr)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
                   study_text=study_text(args.study, overrides), fresh=args.fresh,
@@ -141,6 +144,15 @@ def cmd_run(args) -> int:
     print(f"error: {s.finished}/{s.total} cells finished: {what}. Fix the cause (each cell's reason is "
           f"above and on its MLflow run), then retry them:\n  {retry}", file=sys.stderr)
     return EXIT_CELLS_FAILED
+
+
+def cmd_plan(args) -> int:
+    from ablate import plan
+    from ablate.validate import load_study
+    study = load_study(args.study, tuple(args.overrides), plugins=args.plugin)
+    measured = None if args.no_probe else plan.probe(study, say=lambda s: print(s, file=sys.stderr, flush=True))
+    print("\n".join(plan.lines(study, measured, plan.history(study, args.tracking_uri))))
+    return 0
 
 
 def _study_name(given: str, plugins: list[str] = ()) -> str:
@@ -272,7 +284,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
+COMMANDS = {"run": cmd_run, "plan": cmd_plan, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
             "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard, "status": cmd_status,
             "compare": cmd_compare, "analyze": cmd_analyze}
 
