@@ -1,4 +1,5 @@
-"""`ablate run|validate|analyze|report|compare|status|list|worker|launch|ui|dashboard`: argument parsing and wiring only."""
+"""`ablate run|plan|validate|analyze|report|compare|status|list|worker|launch|ui|dashboard`: argument parsing
+and wiring only."""
 
 from __future__ import annotations
 
@@ -77,10 +78,7 @@ def cmd_validate(args) -> int:
         arms = study.arms()
         print(f"{path}: study '{study.name}' ({study.design.name}, model {study.model.name}, "
               f"data {study.data.name}, hash {study.study_hash[:12]})")
-        for arm in arms:
-            print(f"  {arm.name}")
-        for line in study.design.describe(study.factors, arms):
-            print(line)
+        print("\n".join([f"  {arm.name}" for arm in arms] + list(study.design.describe(study.factors, arms))))
         if study.tune is not None:
             from ablate.tuning import tune_arm
 
@@ -115,10 +113,13 @@ def cmd_run(args) -> int:
     worker_context(args.workers)  # the fork server imports torch & co. while this process loads and sets up
     from ablate.orchestrate import run_study
     from ablate.overrides import study_text
+    from ablate.plan import summary_line
     from ablate.validate import load_study
 
     overrides = tuple(args.overrides)
     study = load_study(args.study, overrides, plugins=args.plugin)
+    if not args.quiet:  # from the validated study alone (no probe): the run starts no later for it
+        print(summary_line(study, args.workers), file=sys.stderr)
     s = run_study(study, storage=args.storage, tracking_uri=args.tracking_uri, workers=args.workers,
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
                   study_text=study_text(args.study, overrides), fresh=args.fresh,
@@ -131,7 +132,7 @@ def cmd_run(args) -> int:
         print("\n".join(s.answer.lines(with_report=False)))
     if s.report:
         print(f"report: {s.report} (built in {s.report_seconds:.1f} s)")
-        _say_no_verdict(s.report)
+        _say_no_verdict(s.answer)
     if s.finished == s.total:
         return 0
     retry = " ".join(shlex.quote(a) for a in ["ablate", "run", args.study, *overrides, "--retry-failed"])
@@ -141,6 +142,15 @@ def cmd_run(args) -> int:
     print(f"error: {s.finished}/{s.total} cells finished: {what}. Fix the cause (each cell's reason is "
           f"above and on its MLflow run), then retry them:\n  {retry}", file=sys.stderr)
     return EXIT_CELLS_FAILED
+
+
+def cmd_plan(args) -> int:
+    from ablate import plan
+    from ablate.validate import load_study
+    study = load_study(args.study, tuple(args.overrides), plugins=args.plugin)
+    measured = None if args.no_probe else plan.probe(study, say=lambda s: print(s, file=sys.stderr, flush=True))
+    print("\n".join(plan.lines(study, measured, plan.history(study, args.tracking_uri))))
+    return 0
 
 
 def _study_name(given: str, plugins: list[str] = ()) -> str:
@@ -170,20 +180,13 @@ def cmd_analyze(args) -> int:
     answer = analyze(args.results, args.design, args.metric, args.direction, args.min_effect, args.out,
                      args.classes)
     print(answer)
-    _say_no_verdict(Path(answer.report))
+    _say_no_verdict(answer)
     return 0
 
 
-def _say_no_verdict(index: Path) -> None:
+def _say_no_verdict(answer) -> None:
     """The terminal's copy of the page's banner: a study that did not learn gets no verdict."""
-    import csv
-
-    try:
-        with open(index.parent / "verdicts.csv", newline="", encoding="utf-8") as f:
-            reasons = {row["basis"] for row in csv.DictReader(f) if row.get("verdict") == "no_verdict"}
-    except OSError:
-        return
-    for reason in sorted(reasons):
+    for reason in answer.no_verdict() if answer is not None else ():
         print(f"NO VERDICT: {reason}", file=sys.stderr)
 
 
@@ -203,9 +206,7 @@ def cmd_list(args) -> int:
         print(f"{title}:")
         for name in reg.names():
             entry = reg.get(name)
-            extra = ""
-            if title == "regularizers":
-                extra = f" [{applies_note(entry)}]"
+            extra = f" [{applies_note(entry)}]" if title == "regularizers" else ""
             print(f"  {name:<18} {getattr(entry, 'summary', '')}{extra}")
     return 0
 
@@ -281,7 +282,7 @@ def cmd_launch(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
+COMMANDS = {"run": cmd_run, "plan": cmd_plan, "validate": cmd_validate, "report": cmd_report, "list": cmd_list,
             "worker": cmd_worker, "ui": cmd_ui, "dashboard": cmd_dashboard, "status": cmd_status,
             "compare": cmd_compare, "analyze": cmd_analyze, "launch": cmd_launch}
 

@@ -6,6 +6,7 @@ import argparse
 
 EPILOG = """examples:
   ablate validate studies/quickstart.yaml
+  ablate plan studies/quickstart.yaml     (cells, architectures, measured time for 1/2/4 workers)
   ablate run studies/quickstart.yaml --workers 2
   ablate run studies/quickstart.yaml train.epochs=2 seeds=1     (overrides: dotted path = YAML value)
   ablate status studies/quickstart.yaml
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "every model, dataset and regularizer the study's plugins register (trains a step or two)")
     v.add_argument("--check-shapes", action="store_true", help="also load the data and give each network one "
                    "forward (as `ablate run` does before any store): output (batch, classes), images (N, C, H, W)")
+
+    pl = sub.add_parser("plan", help="cells, arms by architecture, and the time they will take here (measured "
+                        "by a few-second probe; history from MLflow beside it); touches no store")
+    pl.add_argument("study", help="path to a study YAML file")
+    pl.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
+    stores(pl, storage=False)
+    plugin(pl)
+    pl.add_argument("--no-probe", action="store_true", help="cells and architectures only (no torch, no data)")
 
     rep = sub.add_parser("report", help="rebuild a study's report from MLflow alone")
     rep.add_argument("study", help="a study YAML file or a study name")

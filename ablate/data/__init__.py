@@ -12,6 +12,6 @@ from ablate.data import (  # noqa: F401  (registers every dataset)
     text,
     torchvision,
 )
-from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec
+from ablate.data.base import DATASETS, Data, DataParams, Dataset, DataSpec, stand_in
 
-__all__ = ["DATASETS", "Data", "DataParams", "DataSpec", "Dataset"]
+__all__ = ["DATASETS", "Data", "DataParams", "DataSpec", "Dataset", "stand_in"]

@@ -62,6 +62,9 @@ class Dataset:
     Params: ClassVar[type[DataParams]] = DataParams
     summary: ClassVar[str] = ""
     image_size: ClassVar[tuple[int, int] | None] = None  # (H, W) where known without loading (validation)
+    # shape and sizes known without the files (channels, size, classes, train, test): `ablate plan` probes
+    # random tensors of this shape where the data is not on the machine yet
+    declared: ClassVar[dict | None] = None
 
     @classmethod
     def load(cls, params: DataParams) -> Data:  # pragma: no cover - interface
@@ -106,6 +109,22 @@ def label_counts(y) -> dict[int, int]:
     from collections import Counter
 
     return dict(Counter(int(v) for v in (y.tolist() if hasattr(y, "tolist") else y)))
+
+
+def stand_in(params: DataParams, declared: dict, n: int) -> tuple[Data, tuple[int, int, int]]:
+    """Random uint8 images of a dataset's declared shape (n per split), and the split sizes the real data
+    would have (train, val, test): `ablate plan` times a study with them where the files are not here yet."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    shape = (declared["channels"], *declared["size"])
+    x = lambda: torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=gen)  # noqa: E731
+    y = lambda: torch.randint(0, declared["classes"], (n,), generator=gen)  # noqa: E731
+    spec = DataSpec(kind="image", num_classes=declared["classes"], in_channels=shape[0], image_size=shape[1:])
+    data = Data(spec, x(), y(), x(), y(), x(), y(), torch.full((shape[0],), 0.5), torch.full((shape[0],), 0.25))
+    pool = min(declared["train"], getattr(params, "train_subset", None) or declared["train"])
+    n_val = round(pool * params.val_fraction)
+    return data, (pool - n_val, n_val, declared["test"])
 
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset")

@@ -148,6 +148,7 @@ class Cifar10(Dataset):
     name = "cifar10"
     kind = "image"
     image_size = (32, 32)
+    declared = {"channels": 3, "size": (32, 32), "classes": 10, "train": 50000, "test": 10000}
     summary = "CIFAR-10 via torchvision in the data root (downloaded when absent); official test set"
 
     class Params(DataParams):

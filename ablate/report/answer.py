@@ -70,6 +70,13 @@ class Answer:
         """factor -> its verdict in words (the parent run's `ablate.verdict.<factor>` tags)."""
         return dict(zip(self.verdicts["factor"].astype(str), self.verdicts["effect"]))
 
+    def no_verdict(self) -> list[str]:
+        """Why the study gets no verdict (the page's banner; stats/learned.py), or [] when it has verdicts."""
+        v = self.verdicts
+        if "verdict" not in v or "basis" not in v:
+            return []
+        return sorted(set(v.loc[v["verdict"] == "no_verdict", "basis"]))
+
     def lines(self, with_report: bool = True) -> list[str]:
         """The terminal's last lines: the verdicts as a table, the best arm, the report's path."""
         scale, unit = metric_scale(self.metric)

@@ -87,6 +87,21 @@ def _histories(client, runs) -> dict[str, dict[str, list[tuple[int, float]]]]:
     return out
 
 
+def cell_timings(study_name: str, tracking_uri: str) -> list[tuple[float, int, float | None]]:
+    """(median epoch_seconds, epochs, run seconds) of each finished ablation cell; [] without the study."""
+    try:
+        records = read_study(study_name, tracking_uri)
+    except AblateError:
+        return []
+    out = []
+    for c in records.cells:
+        curve = [v for _, v in records.histories.get(c.run_id, {}).get("epoch_seconds", [])]
+        if c.status == "FINISHED" and c.phase == "ablate" and curve:
+            wall = (c.end_time_ms - c.start_time_ms) / 1000 if c.start_time_ms and c.end_time_ms else None
+            out.append((sorted(curve)[len(curve) // 2], len(curve), wall))
+    return out
+
+
 def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] | None:
     """The study's parent run (client.parent_run: the one read_study and the writer take) and its status;
     None when absent."""
