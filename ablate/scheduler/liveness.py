@@ -86,7 +86,8 @@ def gone(t: optuna.trial.FrozenTrial, storage=None) -> str | None:
         return None
     if _optuna.heartbeat_enabled(storage):
         return None  # another machine, RDB storage: Optuna's heartbeat decides (see fail_stale)
-    silent = now() - float(t.user_attrs.get(TrialAttr.BEAT, 0.0))
+    last = t.user_attrs.get(TrialAttr.BEAT) or (t.datetime_start.timestamp() if t.datetime_start else 0.0)
+    silent = now() - float(last)  # no beat yet: silent since the claim, not since 1970
     if silent > stale_seconds():
         return f"its worker ({worker}) sent no heartbeat for {silent:.0f} s"
     return None
@@ -118,16 +119,17 @@ def heartbeat(ostudy: optuna.Study, trial: optuna.Trial):
             yield
         return
     stop = threading.Event()
+    # the first beat before the cell is stamped with its worker: a judge elsewhere that saw the worker named
+    # and no beat yet would take the worker for long dead and retry a cell that is running
+    _optuna.set_attr(storage, tid, TrialAttr.BEAT, now())
 
     def beat() -> None:
-        while True:
+        while not stop.wait(heartbeat_seconds()):
             try:
                 _optuna.set_attr(storage, tid, TrialAttr.BEAT, now())
             except Exception:  # finished meanwhile, or a storage hiccup: the next beat tries again
                 if _optuna.is_finished(storage, tid):
                     return
-            if stop.wait(heartbeat_seconds()):
-                return
 
     thread = threading.Thread(target=beat, name="ablate-heartbeat", daemon=True)
     thread.start()

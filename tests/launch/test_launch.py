@@ -15,17 +15,35 @@ ROOT = Path(__file__).resolve().parents[2]
 STORES = ["--storage", "postgresql://u:s3cret@db/ablate", "--tracking-uri", "http://mlflow:5000"]
 
 
+PLUGIN = '''"""A plugin model of this test's own (a plugin file is loaded once per process, by its path)."""
+from torch import nn
+
+import ablate
+
+
+@ablate.register_model(name="launch_test_mlp", data_kinds={"image"})
+def launch_test_mlp(spec, hidden: int = 8):
+    """A two-layer perceptron."""
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU(), nn.Linear(hidden, spec.num_classes))
+'''
+
+
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
-    """The plugin example, copied once (a plugin file is loaded once per process, by its path)."""
+    """A study with a plugin file, written once for the module."""
     where = tmp_path_factory.mktemp("launch")
-    shutil.copytree(ROOT / "examples" / "own_model", where / "examples" / "own_model")
+    project = where / "examples" / "own_model"
+    project.mkdir(parents=True)
+    (project / "plugin.py").write_text(PLUGIN)
+    (project / "study.yaml").write_text(yaml.safe_dump({
+        "name": "launch_test", "plugins": ["plugin.py"], "model": {"name": "launch_test_mlp"},
+        "data": {"name": "digits"}, "train": {"epochs": 1}, "factors": {"l2": {"lambda": 1.0e-4}}, "seeds": 2}))
     return where
 
 
 @pytest.fixture
 def study(checkout, monkeypatch):
-    """A study with a plugin file and a data folder; the files a launch writes are removed after each test."""
+    """The study, run from its checkout; the files a launch writes are removed after each test."""
     monkeypatch.chdir(checkout)
     for var in ("ABLATE_STORAGE", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
@@ -105,7 +123,7 @@ def _docs(study, capsys, *extra):
 
 
 def test_k8s_manifest_is_a_valid_indexed_job_with_secret_and_configmap(study, capsys):
-    from tests.launch.k8s_schema import check
+    from k8s_schema import check
 
     secret, config, job = _docs(study, capsys)
     for doc in (secret, config, job):
@@ -120,12 +138,12 @@ def test_k8s_manifest_is_a_valid_indexed_job_with_secret_and_configmap(study, ca
     assert secret["stringData"]["storage"] == "postgresql://u:s3cret@db/ablate"
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
     assert set(config["data"]) == {"study.yaml", "plugin.py"}  # the plugin rides along, mounted beside it
-    assert config["data"]["plugin.py"] == (ROOT / "examples/own_model/plugin.py").read_text()
+    assert config["data"]["plugin.py"] == PLUGIN
     assert pod["volumes"][0]["configMap"]["name"] == config["metadata"]["name"]
 
 
 def test_k8s_schema_check_catches_a_wrong_field():
-    from tests.launch.k8s_schema import SchemaError, check
+    from k8s_schema import SchemaError, check
 
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"},
            "spec": {"template": {"spec": {"containers": [{"name": "w", "image": "i", "comand": ["a"]}]}}}}

@@ -464,6 +464,23 @@ def test_a_worker_dying_mid_cell_has_its_cell_retried_once_and_its_late_settle_r
     assert (plan.done, plan.enqueued, plan.recovered) == (8, 0, [])
 
 
+def test_a_worker_elsewhere_is_not_judged_dead_before_its_first_beat(supplier, study, workers):
+    """Found by the test above racing four workers: a worker named on its cell, its heartbeat thread's first
+    beat not yet written, read by a judge as silent since 1970 and failed while it ran (the cell would train
+    twice). The first beat is now written before the stamp, and a missing beat counts from the claim."""
+    (w,) = workers(1, ELSEWHERE)
+    (other,) = workers(1, HERE)
+    cells.enqueue_cells(w.ostudy, study)
+    claim = w.claim()
+    w.stamp(claim)  # named, no beat: the window between a stamp and a heartbeat thread's first write
+    plan = judge(other)
+    assert (plan.enqueued, plan.recovered) == (0, []), "a just-claimed cell is left to its worker"
+    with claim.heartbeat():  # a journal's beat is ablate's (an RDB's is Optuna's own heartbeat table)
+        beats = A.BEAT in trials_of(other.ostudy, claim.cell_id)[0].user_attrs
+        assert beats or supplier.mode != "journal", "the first beat is written before the block runs"
+    assert claim.complete(1.0)
+
+
 @pytest.mark.parametrize("where", [HERE, ELSEWHERE])
 def test_a_live_worker_keeps_its_cell_however_long_it_runs(supplier, study, workers, clock, where):
     """Here its pid is alive; elsewhere its heartbeat keeps coming: neither is judged dead, at any age."""
