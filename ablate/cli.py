@@ -165,13 +165,15 @@ def _study_name(given: str, plugins: list[str] = ()) -> str:
 
 
 def cmd_report(args) -> int:
-    from ablate.orchestrate import report_slug
+    from ablate.orchestrate import report_folder
     from ablate.report.html import report_answer
-    from ablate.tracking import resolve_uri
+    from ablate.tracking import resolve_uri, variant_ref
 
-    name = _study_name(args.study, args.plugin)
-    print(report_answer(name, resolve_uri(args.tracking_uri), Path(args.reports_dir) / report_slug(name)))
+    name, uri = _study_name(args.study, args.plugin), resolve_uri(args.tracking_uri)
+    ref, label = variant_ref(name, args.variant, uri)
+    print(report_answer(ref, uri, report_folder(args.reports_dir, name, label)))
     return 0
+
 
 
 def cmd_analyze(args) -> int:
@@ -251,7 +253,8 @@ def cmd_dashboard(args) -> int:
 def cmd_status(args) -> int:
     from ablate.status import finished_answer, format_status, study_status
 
-    status = study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri, tuple(args.plugin))
+    status = study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri, tuple(args.plugin),
+                          args.variant)
     print(format_status(status))
     answer, note = finished_answer(status, Path(args.reports_dir))
     for text in (note, answer):  # a finished study's answer, as its report states it: the last lines
@@ -263,12 +266,14 @@ def cmd_status(args) -> int:
 def cmd_compare(args) -> int:
     from ablate.orchestrate import report_slug
     from ablate.report.compare import build_comparison
-    from ablate.tracking import resolve_uri
+    from ablate.tracking import resolve_uri, variant_ref
 
-    a, b = _study_name(args.a), _study_name(args.b)
     uri_a = resolve_uri(args.tracking_uri)
     uri_b = resolve_uri(args.tracking_uri_b) if args.tracking_uri_b else uri_a
-    out = Path(args.out) if args.out else Path("reports") / f"compare_{report_slug(a)}_vs_{report_slug(b)}"
+    (a, la), (b, lb) = (variant_ref(_study_name(args.a), args.variant_a, uri_a),
+                        variant_ref(_study_name(args.b), args.variant_b, uri_b))
+    slug = lambda ref, label: report_slug(ref.split("@")[0] + (f"_{label}" if label else ""))  # noqa: E731
+    out = Path(args.out) if args.out else Path("reports") / f"compare_{slug(a, la)}_vs_{slug(b, lb)}"
     index, lines = build_comparison(a, b, uri_a, uri_b, out)
     print("\n".join(lines))
     print(f"comparison: {index}")

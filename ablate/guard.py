@@ -1,16 +1,16 @@
-"""The change guard: results of two different studies never mix under one name.
+"""The change guard: results of two different studies never mix, and a changed study is a variant.
 
-A study whose defining content changed after some of its cells finished is refused (with what changed,
-field by field, and the two ways forward); one changed before any cell finished just runs, its earlier
-attempt set aside under `<name>@<old hash>` (MLflow experiment and Optuna studies, nothing deleted), as
-`--fresh` does on request. A lost MLflow store (the Optuna study finished cells MLflow has no run of) is
-refused too, since its results could not be reported.
+A study whose defining content (its hash) differs from what ran under its name is a *variant*: its own
+parent run in the same MLflow experiment (found by hash), its own Optuna study (`<name>@<hash12>`; the first
+variant keeps `<name>`), its own report, named by what differs (`train.epochs=2 seeds=1`). Nothing of
+another variant is set aside or blocked. `--fresh` starts this variant afresh (its Optuna study moved
+aside, its parent run retired; nothing deleted). A lost MLflow store (this variant's Optuna study finished
+cells MLflow has no parent of) is refused, since its results could not be reported.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from ablate.errors import StudyChanged
@@ -21,34 +21,45 @@ if TYPE_CHECKING:
     from ablate.study import Study
     from ablate.tracking.writer import Tracker
 
+LABEL_FIELDS = 6  # a variant's name lists at most this many differing fields
 
-def guard_changes(study: Study, tracker: Tracker, ostorage, fresh: bool, quiet: bool = False) -> None:
-    """Refuse a changed study (or a lost MLflow store) while cells of the recorded one finished; a study
-    changed before any of its cells finished just runs (what was tried is set aside, nothing is lost)."""
+
+def guard_changes(study: Study, tracker: Tracker, ostorage, fresh: bool, quiet: bool = False,
+                  overrides: tuple[str, ...] = ()) -> str:
+    """Refuse a lost MLflow store; `--fresh` sets this variant's earlier runs aside. Returns the variant's
+    name ("" for the study's first variant)."""
 
     parent = tracker.find_parent(study)
-    old = tracker.parent_hash(parent) if parent else None
-    recorded, finished = st.recorded(study, ostorage)  # the Optuna study's hash and COMPLETE cells
-    old = old or recorded
-    lost = parent is None and finished > 0 and old == study.study_hash  # the MLflow store is not the one
+    recorded, finished = st.recorded(study, ostorage)  # this variant's Optuna study: its hash, COMPLETE cells
+    lost = parent is None and finished > 0 and recorded == study.study_hash  # the MLflow store is not the one
     if lost and not fresh:
         raise StudyChanged(lost_message(study, tracker.uri, finished))
-    if old == study.study_hash and not lost:
-        _check_arm_names(study, tracker, parent, fresh, ostorage)
-        return
-    if old is None:
-        return
-    if parent is not None:
-        finished += len(tracker.cell_records(parent, status="FINISHED"))
-    if not fresh and finished:
-        raise StudyChanged(changed_message(study, old, tracker.parent_study(parent) if parent else None))
-    aside = _start_afresh(study, tracker, ostorage, old)
-    if not fresh and not quiet:
-        print(f"study '{study.name}' changed before any of its cells finished: it runs as it is now (the "
-              f"earlier attempt is kept as '{aside}')", file=sys.stderr)
+    if fresh and (parent is not None or recorded is not None):
+        _start_afresh(study, tracker, ostorage, parent)
+    elif parent is not None:
+        _check_arm_names(study, tracker, parent)
+    return variant_label(study, tracker, overrides)
 
 
-def _check_arm_names(study: Study, tracker: Tracker, parent: str | None, fresh: bool, ostorage) -> None:
+def variant_label(study: Study, tracker: Tracker, overrides: tuple[str, ...] = ()) -> str:
+    """What tells this variant from the study's first one: the overrides given, else the fields that differ
+    (`train.lr=0.02`); "" for the first variant itself."""
+    first = tracker.find_parent(study, first=True)
+    if first is None or tracker.parent_hash(first) == study.study_hash:
+        return ""
+    if overrides:
+        return " ".join(overrides)
+    recorded = tracker.parent_study(first)
+    if recorded is None:
+        return study.study_hash[:12]
+    old, new, missing = flatten(recorded), flatten(study.canonical()), object()
+    parts = [f"{k}={'(absent)' if new.get(k, missing) is missing else json.dumps(new[k])}"
+             for k in sorted(set(old) | set(new)) if old.get(k, missing) != new.get(k, missing)]
+    more = [f"+{len(parts) - LABEL_FIELDS} more"] if len(parts) > LABEL_FIELDS else []
+    return " ".join(parts[:LABEL_FIELDS] + more) or study.study_hash[:12]
+
+
+def _check_arm_names(study: Study, tracker: Tracker, parent: str | None) -> None:
     """Same hash, other arm names: the runs were made when arms were named in the file's factor order.
     Their cells would look new (and train again), so say so instead."""
     if parent is None:
@@ -56,9 +67,6 @@ def _check_arm_names(study: Study, tracker: Tracker, parent: str | None, fresh: 
     recorded = set(tracker.parent_record(parent).arms)
     names = {a.name for a in study.arms()}
     if not recorded or recorded == names:
-        return
-    if fresh:
-        _start_afresh(study, tracker, ostorage, study.study_hash)
         return
     raise StudyChanged(f"study '{study.name}' was run by an older ablate, which named arms in the file's "
                        f"factor order ({', '.join(sorted(recorded - names)[:4])}); arms are now named in "
@@ -74,8 +82,8 @@ def lost_message(study: Study, uri: str, finished: int) -> str:
             f"study afresh (the Optuna study is kept, moved aside):\n      ablate run {study.source} --fresh")
 
 
-def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: bool = False) -> str:
-    """What changed (field by field, when the recorded study can be read) and the two ways forward."""
+def changed_message(study: Study, old_hash: str, recorded: dict | None) -> str:
+    """A worker whose study matches no running variant: what differs from the first one, field by field."""
     lines = [f"study '{study.name}' ({study.source}) differs from the study whose cells are recorded under "
              f"that name: its defining content hashes to {study.study_hash[:12]}, the recorded runs' to "
              f"{old_hash[:12]}."]
@@ -84,14 +92,7 @@ def changed_message(study: Study, old_hash: str, recorded: dict | None, worker: 
         lines += ["what changed (recorded -> now):", *diff[:12]]
         if len(diff) > 12:
             lines.append(f"  ... and {len(diff) - 12} more")
-    if worker:
-        lines.append("A worker must use the same study file as the study it joins: copy that file here.")
-        return "\n".join(lines)
-    lines += ["Results of two different studies must not mix. Either:",
-              f"  - give the changed study a new `name:` (it then runs beside '{study.name}'), or",
-              f"  - start '{study.name}' afresh; the old runs are kept, moved aside as "
-              f"'{study.name}@{old_hash[:12]}' (MLflow experiment and Optuna study):",
-              f"      ablate run {study.source} --fresh"]
+    lines.append("A worker must use the same study file (and overrides) as the study variant it joins.")
     return "\n".join(lines)
 
 
@@ -106,21 +107,14 @@ def _diff(old: dict[str, object], new: dict[str, object]) -> list[str]:
     return out
 
 
-def _start_afresh(study: Study, tracker: Tracker, ostorage, old_hash: str) -> str:
-    """Move the old MLflow experiment and Optuna studies aside under a hash-suffixed name; returns it."""
+def _start_afresh(study: Study, tracker: Tracker, ostorage, parent: str | None) -> str:
+    """Move this variant's Optuna studies aside (`<its name>@aside<k>`) and retire its parent run (its cells
+    stay under it, RUNNING ones closed as KILLED); returns the name the Optuna study was moved to."""
 
-    aside = _free_name(study.name, old_hash, tracker, ostorage)
-    tracker.set_aside(study.name, aside)
-    st.set_aside(ostorage, study.name, aside)
-    return aside
-
-
-def _free_name(name: str, old_hash: str, tracker: Tracker, ostorage) -> str:
-    """`name@hash`, or `name@hash.2`... if a study went back and forth: nothing set aside is overwritten."""
-
+    name = st.optuna_name(study, ostorage)
     taken = st.study_names(ostorage)
-    for i in range(1, 1000):
-        aside = f"{name}@{old_hash[:12]}" + (f".{i}" if i > 1 else "")
-        if aside not in taken and not tracker.experiment_exists(aside):
-            return aside
-    raise StudyChanged(f"study '{name}' has been set aside 999 times; give it a new `name:`")
+    aside = next(f"{name}@aside{i}" for i in range(1, 10**6) if f"{name}@aside{i}" not in taken)
+    st.set_aside(ostorage, name, aside)
+    if parent is not None:
+        tracker.retire_parent(parent, f"set aside as '{aside}' (ablate run --fresh) before it finished")
+    return aside

@@ -89,7 +89,7 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         ran += _run_stage(run)
         finished, failed = run.schedule.outcomes(run.study)
     summary = RunSummary(len(run.study.cells()), len(finished), failed, ran, None, run.parent.run_id,
-                         study=run.study.name, tracking_uri=run.parent.uri)
+                         study=variant_ref(run.study, run.parent), tracking_uri=run.parent.uri)
     if summary.finished + len(summary.failed) == summary.total:
         run.parent.finish_study()
     if report:
@@ -99,11 +99,22 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         if imported is not None:
             imported.join()
         t0 = time.perf_counter()
-        folder = Path(reports_dir) / report_slug(study.name)
-        summary.answer = report_answer(run.study.name, run.parent.uri, folder)
+        ref, folder = variant_ref(run.study, run.parent), report_folder(reports_dir, study.name, run.parent.variant())
+        summary.answer = report_answer(ref, run.parent.uri, folder)
         summary.report = summary.answer.report
         summary.report_seconds = time.perf_counter() - t0
     return summary
+
+
+def report_folder(reports_dir: str | Path, name: str, variant: str = "") -> Path:
+    """reports/<study>/ for a study's first variant, reports/<study>/<variant>/ for another."""
+    folder = Path(reports_dir) / report_slug(name)
+    return folder / report_slug(variant) if variant else folder
+
+
+def variant_ref(study: Study, parent) -> str:
+    """How readers name this variant: the study's name for its first variant, `<name>@<hash12>` for another."""
+    return f"{study.name}@{study.study_hash[:12]}" if parent.variant() else study.name
 
 
 def open_run(study: Study, storage: str | None, tracking_uri: str | None, options: RunOptions,
@@ -121,8 +132,11 @@ def open_run(study: Study, storage: str | None, tracking_uri: str | None, option
     tracker = Tracker(tracking_uri)
     storage_url = st.resolve_storage(storage)
     ostorage = st.open_storage(storage_url)
-    guard_changes(study, tracker, ostorage, fresh, options.quiet)
-    parent = MlflowParentRun(tracker, tracker.start_parent(study, study_text, overrides))
+    variant = guard_changes(study, tracker, ostorage, fresh, options.quiet, overrides)
+    if variant and not options.quiet:
+        print(f"study '{study.name}', variant '{variant}' (its own runs, report and Optuna study; the "
+              f"study's other variants are kept as they are)", file=sys.stderr)
+    parent = MlflowParentRun(tracker, tracker.start_parent(study, study_text, overrides, variant))
     schedule = Schedule.open(study, storage_url, ostorage)
     schedule.record_hash(study)
     parent.record_classes(spec.num_classes)  # the report's chance level
@@ -262,13 +276,13 @@ def join(study: Study, tracker: Tracker, storage_url: str, ostorage, wait_second
         if ostudy is not None:
             break
         if time.monotonic() > deadline:
+            first = tracker.find_parent(study, first=True)
+            if not ready and first is not None and tracker.parent_hash(first) != study.study_hash:
+                raise StudyChanged(changed_message(study, tracker.parent_hash(first), tracker.parent_study(first)))
             where = f"the MLflow store {tracker.uri}" if not ready else f"the Optuna storage {storage!r}"
             raise AblateError(f"study '{study.name}' is not in {where} (waited {wait_seconds:.0f} s): "
                               f"start it with `ablate run {study_path}` (same --storage and --tracking-uri)")
         time.sleep(1.0)
-    old = tracker.parent_hash(parent)
-    if old and old != study.study_hash:
-        raise StudyChanged(changed_message(study, old, tracker.parent_study(parent), worker=True))
     return StudyRun(study, Schedule(ostudy, ostorage, storage_url), MlflowParentRun(tracker, parent))
 
 

@@ -30,6 +30,10 @@ RUN_EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C or SIGTERM): finished cells are kept; the same command resumes"""
 
 
+VARIANT = ("which variant of the study (a run with overrides or an edited file): its name as `ablate run` printed "
+           "it, e.g. 'train.epochs=2 seeds=1', or its study hash's first 6+ digits; default: the first variant")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ablate", description="Regularization ablation studies: YAML study -> "
                                 "Optuna-driven PyTorch cells -> MLflow runs -> an HTML report with statistics.",
@@ -61,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugin(r)
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/index.html goes")
     r.add_argument("--no-report", action="store_true", help="skip building the HTML report")
-    r.add_argument("--fresh", action="store_true", help="the study file changed (or its MLflow store was lost): set the old runs aside "
-                   "(renamed with their hash) and start this study afresh")
+    r.add_argument("--fresh", action="store_true", help="start this study variant afresh: its Optuna study moved "
+                   "aside (`<name>@aside<k>`), its parent run retired (nothing deleted; other variants untouched)")
     r.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed (e.g. diverged)")
     r.add_argument("--quiet", action="store_true", help="no progress output (bar or lines)")
     r.add_argument("--system-metrics", action="store_true", help="sample CPU, memory, disk, network (and GPU) "
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     stores(rep, storage=False)
     plugin(rep)
     rep.add_argument("--reports-dir", default="reports")
+    rep.add_argument("--variant", help=VARIANT)
 
     an = sub.add_parser("analyze", help="the report's statistics for a results table from anywhere (no training)")
     an.add_argument("results", help="CSV: one row per cell: seed, a column per factor (its level; 0/off = off), "
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=over)
     stores(st)
     st.add_argument("--reports-dir", default="reports", help="where a finished study's report (its answer) is")
+    st.add_argument("--variant", help=VARIANT)
     plugin(st)
 
     cmp = sub.add_parser("compare", help="two studies' verdicts and leaderboards side by side, from MLflow")
@@ -116,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     stores(cmp, storage=False)
     cmp.add_argument("--tracking-uri-b", help="the second study's MLflow store, if not the first's")
     cmp.add_argument("--out", help="output folder (default reports/compare_<a>_vs_<b>/)")
+    cmp.add_argument("--variant-a", help="a's variant (" + VARIANT + ")")
+    cmp.add_argument("--variant-b", help="b's variant (`ablate compare s s --variant-b 'seeds=1'`: the study's "
+                     "first variant against another)")
 
     ls = sub.add_parser("list", help="list registered regularizers, models, datasets and designs")
     ls.add_argument("what", nargs="?", choices=["regularizers", "models", "datasets", "designs"])

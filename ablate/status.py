@@ -17,7 +17,7 @@ from ablate.report.answer import Answer
 from ablate.scheduler.census import DONE, FAILED, RUNNING, WAITING, CellState, census
 from ablate.scheduler.storage import resolve_storage
 from ablate.tracking import resolve_uri
-from ablate.tracking.reader import find_parent
+from ablate.tracking.reader import find_parent, variant_ref
 from ablate.uri import redact_uri
 from ablate.validate import load_study
 
@@ -57,7 +57,7 @@ def _cell_ids(arms, seeds) -> list[str]:
 
 
 def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | None = None,
-                 tracking_uri: str | None = None, plugins: tuple[str, ...] = ()) -> StudyStatus:
+                 tracking_uri: str | None = None, plugins: tuple[str, ...] = (), variant: str | None = None) -> StudyStatus:
     """A study file (its effective study) or a study name -> its status; AblateError when no store has it."""
 
     storage, uri = resolve_storage(storage), resolve_uri(tracking_uri)
@@ -66,11 +66,14 @@ def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | No
 
         study = load_study(target, overrides, plugins)
         name, want_hash, ids = study.name, study.study_hash, [c.cell_id for c in study.cells()]
-    found = find_parent(name, uri)
+    if variant:  # a variant's hash, by its name (or hash prefix) as `ablate run` printed it
+        want_hash = variant_ref(name, variant, uri)[0].partition("@")[2]  # "" for the first variant
+    found = find_parent(f"{name}@{want_hash[:12]}" if want_hash else name, uri)
     parent, parent_status = found if found else (None, "")
     if parent is not None and not ids:
         ids = _cell_ids(parent.arms, parent.seeds)
-    cells = census(storage, name, ids)
+    cells = census(storage, f"{name}@{want_hash[:12]}", ids) if want_hash else None  # a variant's Optuna study
+    cells = cells if cells is not None else census(storage, name, ids)
     if cells is None and parent is None:
         raise AblateError(f"no study named {name!r} in the Optuna storage {redact_uri(storage)} or the MLflow store "
                           f"{redact_uri(uri)} (start it with `ablate run`, or give --storage/--tracking-uri)")
@@ -79,9 +82,9 @@ def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | No
     if cells is None:
         status.notes.append(f"the Optuna storage {redact_uri(storage)} has no study {name!r}: cell states unknown")
         status.cells = [CellState(cid, WAITING) for cid in ids]
-    if want_hash and status.study_hash and want_hash != status.study_hash:
-        status.notes.append(f"this study file (hash {want_hash[:12]}) differs from the recorded study "
-                            f"({status.study_hash[:12]}): `ablate run` would refuse it as changed")
+    if want_hash and not parent:
+        status.notes.append(f"no variant of {name!r} with this study's hash ({want_hash[:12]}) has run yet: "
+                            "`ablate run` starts it as a variant")
     return status
 
 

@@ -99,13 +99,28 @@ def _pg_driver(url: str) -> str:
     return url
 
 
+def optuna_name(study: Study, storage) -> str:
+    """This variant's Optuna study: the study's name for its first variant (whichever ran first under the
+    name; so stores made before variants keep working), `<name>@<hash12>` for every other variant."""
+    try:
+        first = optuna.load_study(study_name=study.name, storage=storage)
+    except KeyError:
+        return study.name
+    recorded = first.user_attrs.get(TrialAttr.STUDY_HASH)
+    return study.name if recorded in (None, study.study_hash) else variant_name(study.name, study.study_hash)
+
+
+def variant_name(name: str, study_hash: str) -> str:
+    return f"{name}@{study_hash[:12]}"
+
+
 def open_study(study: Study, storage, create: bool = True) -> optuna.Study:
-    """The ablation's Optuna study; create=False raises KeyError while no `ablate run` has created it."""
+    """The variant's Optuna study; create=False raises KeyError while no `ablate run` has created it."""
     direction = study.metric.resolved_direction
+    name = optuna_name(study, storage)
     if create:
-        return optuna.create_study(study_name=study.name, storage=storage, direction=direction,
-                                   load_if_exists=True)
-    return optuna.load_study(study_name=study.name, storage=storage)
+        return optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def find_study(study: Study, storage) -> optuna.Study | None:

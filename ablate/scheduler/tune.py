@@ -20,7 +20,7 @@ from ablate.errors import AblateError
 from ablate.records import TrialAttr
 from ablate.scheduler import liveness
 from ablate.scheduler.cells import Handle, fail_dead
-from ablate.scheduler.storage import tune_name
+from ablate.scheduler.storage import optuna_name, tune_name
 
 if TYPE_CHECKING:
     from ablate.parentrun import ParentRun
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 PED_ANOVA_MIN_TRIALS = 20
 
 
-def tune_study_name(study: Study) -> str:
-    return tune_name(study.name)
+def tune_study_name(study: Study, storage) -> str:
+    return tune_name(optuna_name(study, storage))
 
 
 def sampler(study: Study) -> optuna.samplers.BaseSampler:
@@ -53,7 +53,7 @@ def pruner(study: Study) -> optuna.pruners.BasePruner:
 
 
 def open_tune_study(study: Study, storage) -> optuna.Study:
-    return optuna.create_study(study_name=tune_study_name(study), storage=storage, load_if_exists=True,
+    return optuna.create_study(study_name=tune_study_name(study, storage), storage=storage, load_if_exists=True,
                                direction=study.tune.direction, sampler=sampler(study), pruner=pruner(study))
 
 
@@ -73,7 +73,7 @@ def frozen_values(study: Study, storage) -> dict[str, float] | None:
     if study.tune is None:
         return None
     try:
-        return frozen(optuna.load_study(study_name=tune_study_name(study), storage=storage))
+        return frozen(optuna.load_study(study_name=tune_study_name(study, storage), storage=storage))
     except KeyError:
         return None
 
@@ -159,7 +159,7 @@ def tune_summary(study: Study, storage) -> dict[str, object]:
     """
     from ablate.tuning import tune_arm, tune_seed
 
-    tstudy = optuna.load_study(study_name=tune_study_name(study), storage=storage)
+    tstudy = optuna.load_study(study_name=tune_study_name(study, storage), storage=storage)
     trials = sorted(tstudy.get_trials(deepcopy=False), key=lambda t: t.number)
     history = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
                 "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
@@ -174,7 +174,7 @@ def tune_summary(study: Study, storage) -> dict[str, object]:
     return {"metric": spec.metric, "direction": spec.direction, "setup": setup, "trials": history,
             "best_number": best.number, "best_value": best.value,
             "importances": {k: float(v) for k, v in importances.items()}, "importance_method": method,
-            "optuna_study": tune_study_name(study)}
+            "optuna_study": tune_study_name(study, storage)}
 
 
 def _importances(tstudy: optuna.Study, complete: int) -> tuple[dict[str, float], str]:

@@ -15,7 +15,7 @@ implements) (never scheduler, worker or report).
 _EXPORTS = {
     "ARTIFACT_DIR": "client", "DEFAULT_URI": "client", "resolve_uri": "client",
     "git_commit": "provenance", "versions": "provenance",
-    "log_report": "reader", "read_study": "reader", "cell_timings": "reader",
+    "log_report": "reader", "read_study": "reader", "cell_timings": "reader", "variant_ref": "reader",
     "MlflowLogger": "writer", "Tracker": "writer", "cell_record": "writer", "parent_record": "writer",
     "MlflowParentRun": "parent",
 }

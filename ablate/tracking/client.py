@@ -247,16 +247,29 @@ def search_all(client: MlflowClient, experiment_ids: list[str], filter_string: s
             return runs
 
 
-def parent_run(client: MlflowClient, experiment_id: str):
-    """The study's parent run, or None: the oldest, ties broken by run id, for writers and readers alike.
+def parent_run(client: MlflowClient, experiment_id: str, study_hash: str | None = None):
+    """A study variant's parent run, or None: of the parents whose study hash starts with `study_hash` (every
+    parent when None: the study's first variant), the oldest, ties broken by run id, for writers and readers
+    alike. One experiment holds one parent per variant (a run with overrides, or an edited file).
 
-    Two processes starting one study at once each create a parent, then both take the oldest and the other
+    Two processes starting one variant at once each create a parent, then both take the oldest and the other
     deletes its own (writer.start_parent); a kill between that create and delete leaves the younger one
     behind, never set up and with no cells. The oldest is the one every process agreed on and the cells
     hang under, so a report or `ablate status` that took the newest would show that empty leftover.
     """
     runs = search_all(client, [experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'")
+    if study_hash:
+        runs = [r for r in runs if r.data.tags.get(Tag.HASH, "").startswith(study_hash)]
     return min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id), default=None)
+
+
+def variants(client: MlflowClient, experiment_id: str) -> list[tuple[str, str]]:
+    """(study hash, variant label) of each variant's parent, the first variant (label "") first."""
+    runs = search_all(client, [experiment_id], f"tags.`{Tag.ROLE}` = '{PARENT}'")
+    out: dict[str, str] = {}
+    for r in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)):
+        out.setdefault(r.data.tags.get(Tag.HASH, ""), r.data.tags.get(Tag.VARIANT, ""))
+    return list(out.items())
 
 
 def cell_of(run) -> CellRecord:
@@ -267,14 +280,15 @@ def cell_of(run) -> CellRecord:
                                   end_time_ms=info.end_time)
 
 
-def close_running(client: MlflowClient, experiment_id: str, reason: str) -> int:
-    """End the runs an experiment still holds as RUNNING (a killed process's) as KILLED, with the reason:
-    a study set aside by `--fresh` has no process left to finish them."""
+def close_running(client: MlflowClient, experiment_id: str, reason: str, parent_id: str | None = None) -> int:
+    """End the runs an experiment (or one parent run of it) still holds as RUNNING (a killed process's) as
+    KILLED, with the reason: a variant set aside by `--fresh` has no process left to finish them."""
     from mlflow.entities import RunTag
 
     from ablate.records import CellRecord
 
-    runs = search_all(client, [experiment_id], "attributes.status = 'RUNNING'")
+    only = f" and tags.`{Tag.PARENT_RUN_ID}` = '{parent_id}'" if parent_id else ""
+    runs = search_all(client, [experiment_id], "attributes.status = 'RUNNING'" + only)
     for run in runs:
         client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in CellRecord.failure_tags(reason).items()])
         client.set_terminated(run.info.run_id, status="KILLED")

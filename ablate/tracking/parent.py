@@ -41,6 +41,9 @@ class MlflowParentRun(ParentRun):
     def finish_study(self) -> None:
         self.tracker.finish_study(self.run_id)
 
+    def variant(self) -> str:
+        return self.tracker.client.get_run(self.run_id).data.tags.get(Tag.VARIANT, "")
+
     def tuned(self) -> dict[str, float] | None:
         return self.tracker.tuned(self.run_id)
 

@@ -26,6 +26,7 @@ from ablate.tracking.client import (
     missing_artifacts,
     parent_run,
     search_all,
+    variants,
 )
 from ablate.tracking.logger import run_tags
 from ablate.tracking.summary import log_arm_summary
@@ -38,13 +39,13 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
     fraction of a second. Raises AblateError naming the store when the study is absent.
     """
     client = make_client(tracking_uri)
-    experiment = client.get_experiment_by_name(study_name)
+    experiment, variant = _resolve(client, study_name)
     if experiment is None:
         known = [e.name for e in client.search_experiments()]
         raise AblateError(f"no study named {study_name!r} in the MLflow store {tracking_uri} "
                           f"(experiments there: {', '.join(sorted(known)) or 'none'})")
     exp_ids = [experiment.experiment_id]
-    top = parent_run(client, experiment.experiment_id)
+    top = parent_run(client, experiment.experiment_id, variant)
     if top is None:
         raise AblateError(f"experiment {study_name!r} in {tracking_uri} has no ablate parent run "
                           f"(tag {Tag.ROLE}={PARENT}); was it created by `ablate run`?")
@@ -65,6 +66,32 @@ def read_study(study_name: str, tracking_uri: str) -> StudyRecords:
                         artifacts_missing=missing_artifacts([r.info.artifact_uri for r in children
                                                              if r.info.run_id not in weights
                                                              and r.info.status == "FINISHED"]))
+
+
+def _resolve(client, ref: str):
+    """A study reference -> (its experiment or None, the variant's hash prefix or None): `name` is the
+    study's first variant, `name@<hash prefix>` another (an experiment of that very name wins: `--fresh`
+    of older versions kept set-aside studies under such names)."""
+    experiment = client.get_experiment_by_name(ref)
+    if experiment is not None or "@" not in ref:
+        return experiment, None
+    name, _, prefix = ref.rpartition("@")
+    return client.get_experiment_by_name(name), prefix
+
+
+def variant_ref(study_name: str, variant: str | None, tracking_uri: str) -> tuple[str, str]:
+    """`--variant` (its name, as the terminal and the report show it, or a prefix of its study hash) ->
+    (the reference readers take, `name@<hash12>`, and the variant's name); AblateError listing the study's variants when none fits."""
+    if not variant:
+        return study_name, ""
+    client = make_client(tracking_uri)
+    experiment = client.get_experiment_by_name(study_name)
+    found = variants(client, experiment.experiment_id) if experiment is not None else []
+    for study_hash, label in found:
+        if variant in (label, study_hash[:len(variant)]) and len(variant) >= (1 if variant == label else 6):
+            return (f"{study_name}@{study_hash[:12]}" if label else study_name), label
+    known = ", ".join(repr(label or "(first)") + f" [{h[:12]}]" for h, label in found) or "none"
+    raise AblateError(f"study {study_name!r} has no variant {variant!r} in {tracking_uri} (its variants: {known})")
 
 
 def _histories(client, runs) -> dict[str, dict[str, list[tuple[int, float]]]]:
@@ -106,8 +133,8 @@ def find_parent(study_name: str, tracking_uri: str) -> tuple[ParentRecord, str] 
     """The study's parent run (client.parent_run: the one read_study and the writer take) and its status;
     None when absent."""
     client = make_client(tracking_uri)
-    experiment = client.get_experiment_by_name(study_name)
-    run = parent_run(client, experiment.experiment_id) if experiment is not None else None
+    experiment, variant = _resolve(client, study_name)
+    run = parent_run(client, experiment.experiment_id, variant) if experiment is not None else None
     if run is None:
         return None
     return ParentRecord.from_mlflow(run.info.run_id, run.data.tags, run.data.params), run.info.status

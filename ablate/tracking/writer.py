@@ -22,8 +22,10 @@ from ablate.errors import AblateError
 from ablate.records import (
     CONFIG_ARTIFACT,
     DESIGN_ARTIFACT,
+    PARENT_ASIDE,
     RESOLVED_STUDY_ARTIFACT,
     SEQUENTIAL_ARTIFACT,
+    TAG_LIMIT,
     STUDY_ARTIFACT,
     TRAINING_EXPERIMENT,
     TUNE_HISTORY_ARTIFACT,
@@ -135,24 +137,19 @@ class Tracker:
                 raise
             return exp.experiment_id
 
-    def experiment_exists(self, name: str) -> bool:
-        return self.client.get_experiment_by_name(name) is not None
-
-    def set_aside(self, name: str, new_name: str) -> None:
-        """Rename a study's experiment (`--fresh` keeps the old runs under the new name)."""
-        exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            self.client.rename_experiment(exp.experiment_id, new_name)
-            close_running(self.client, exp.experiment_id, f"set aside as '{new_name}' (ablate run --fresh) "
-                          "before it finished")
-
     # ----------------------------------------------------------------------------------------- parent run
-    def find_parent(self, study: Study) -> str | None:
+    def find_parent(self, study: Study, first: bool = False) -> str | None:
+        """This variant's parent run (by study hash); first=True: the study's first variant's, whatever its hash."""
         exp_id = self.experiment_id(study.name, create=False)
         if exp_id is None:
             return None
-        run = parent_run(self.client, exp_id)
+        run = parent_run(self.client, exp_id, None if first else study.study_hash)
         return run.info.run_id if run else None
+
+    def retire_parent(self, run_id: str, reason: str) -> None:
+        """`--fresh`: this variant's parent is no longer found (its cells stay under it, RUNNING ones closed)."""
+        self.client.set_tag(run_id, Tag.ROLE, PARENT_ASIDE)
+        close_running(self.client, self.client.get_run(run_id).info.experiment_id, reason, parent_id=run_id)
 
     def parent_record(self, run_id: str) -> ParentRecord:
         run = self.client.get_run(run_id)
@@ -161,7 +158,8 @@ class Tracker:
     def parent_hash(self, run_id: str) -> str | None:
         return self.parent_record(run_id).study_hash or None
 
-    def start_parent(self, study: Study, study_text: str | None = None, overrides: tuple[str, ...] = ()) -> str:
+    def start_parent(self, study: Study, study_text: str | None = None, overrides: tuple[str, ...] = (),
+                     variant: str = "") -> str:
         """Find the study's parent run again (resume) or create it with provenance and the study file.
 
         A parent whose setup a kill cut short is completed (READY marks a complete one); of two parents
@@ -175,7 +173,10 @@ class Tracker:
         record = parent_record(study)
         if found is None:
             tags = {**record.to_mlflow(), **self._parent_extras(study, overrides)}
-            mine = self.client.create_run(exp_id, tags=tags, run_name=study.name).info.run_id
+            if variant:
+                tags[Tag.VARIANT] = variant[:TAG_LIMIT]
+            name = f"{study.name} [{variant}]"[:250] if variant else study.name
+            mine = self.client.create_run(exp_id, tags={**tags, Tag.RUN_NAME: name}, run_name=name).info.run_id
             pause_point("parent.created")
             found = self.find_parent(study)
             if found != mine:
