@@ -253,8 +253,7 @@ def cmd_dashboard(args) -> int:
 def cmd_status(args) -> int:
     from ablate.status import finished_answer, format_status, study_status
 
-    status = study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri, tuple(args.plugin),
-                          args.variant)
+    status = study_status(args.study, tuple(args.overrides), args.storage, args.tracking_uri, tuple(args.plugin), args.variant)
     print(format_status(status))
     answer, note = finished_answer(status, Path(args.reports_dir))
     for text in (note, answer):  # a finished study's answer, as its report states it: the last lines
@@ -270,10 +269,8 @@ def cmd_compare(args) -> int:
 
     uri_a = resolve_uri(args.tracking_uri)
     uri_b = resolve_uri(args.tracking_uri_b) if args.tracking_uri_b else uri_a
-    (a, la), (b, lb) = (variant_ref(_study_name(args.a), args.variant_a, uri_a),
-                        variant_ref(_study_name(args.b), args.variant_b, uri_b))
-    slug = lambda ref, label: report_slug(ref.split("@")[0] + (f"_{label}" if label else ""))  # noqa: E731
-    out = Path(args.out) if args.out else Path("reports") / f"compare_{slug(a, la)}_vs_{slug(b, lb)}"
+    (a, la), (b, lb) = variant_ref(_study_name(args.a), args.variant_a, uri_a), variant_ref(_study_name(args.b), args.variant_b, uri_b)
+    out = Path(args.out or f"reports/compare_{report_slug(' '.join((a.split('@')[0], la, 'vs', b.split('@')[0], lb)))}")
     index, lines = build_comparison(a, b, uri_a, uri_b, out)
     print("\n".join(lines))
     print(f"comparison: {index}")
