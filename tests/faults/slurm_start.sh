@@ -56,7 +56,7 @@ PATH=$PATH:/usr/sbin
 DIR=$(mktemp -d /tmp/ablate-slurm.XXXXXX)
 fail() {
   echo "slurm_start: $1" >&2
-  for log in "$DIR"/log/*.log "$DIR"/munge/munged.log; do
+  for log in "$DIR"/log/* "$DIR"/munge/munged.log; do
     [ -s "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
   done
   stop "$DIR"

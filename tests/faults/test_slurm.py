@@ -78,13 +78,10 @@ def test_two_array_tasks_one_preempted_mid_cell_every_cell_once(tmp_path, databa
             assert coordinator.poll() is None, finish(coordinator)
             assert time.monotonic() < deadline, f"no worker reached a cell's first epoch in 120 s: {_squeue(job)}"
             time.sleep(0.1)
-        pid = int(flag.read_text())
+        pid = int(flag.read_text())  # a worker holding its cell at the end of the first epoch
         task = _task_of(pid)
-        running = [t for t in snapshot(tmp_path, tracking_uri=mlflow_server, storage=databases[0]).trials
-                   if t.state.name == "RUNNING" and t.user_attrs.get(TrialAttr.WORKER, "").endswith(f":{pid}")]
-        assert len(running) == 1, "the paused worker holds one RUNNING trial in the Optuna storage"
-        victim = running[0].user_attrs[TrialAttr.CELL]
-        # as Slurm does at --signal=B:USR1@120: to the batch shell only
+        # as Slurm does at --signal=B:USR1@120: to the batch shell only; at once, while the worker still holds
+        # (the stores are read afterwards: the stopped trial must be this pid's, interrupted, its run KILLED)
         subprocess.run(["scancel", "--signal=USR1", "--batch", task], check=True, timeout=20)
 
         rc, out, err = finish(coordinator, timeout=150)
@@ -98,7 +95,7 @@ def test_two_array_tasks_one_preempted_mid_cell_every_cell_once(tmp_path, databa
         stopped = [t for t in snap.trials if t.state.name == "FAIL"]
         assert len(stopped) == 1, [(t.number, t.user_attrs) for t in stopped]
         (stopped,) = stopped
-        assert stopped.user_attrs[TrialAttr.CELL] == victim
+        victim = stopped.user_attrs[TrialAttr.CELL]
         assert stopped.user_attrs.get(TrialAttr.INTERRUPTED) is True, stopped.user_attrs
         assert stopped.user_attrs[TrialAttr.WORKER].endswith(f":{pid}")
         killed = snap.by_status("KILLED")
