@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -17,7 +15,7 @@ from ablate.orchestrate import run_study
 from ablate.records import Tag, TrialAttr
 from ablate.report.results import load_results
 from ablate.report.sections.tune import tune_section
-from ablate.scheduler import tune
+from ablate.scheduler import liveness, tune
 from ablate.scheduler.storage import open_storage
 from ablate.studyrun import StudyRun
 from ablate.tracking import Tracker
@@ -86,8 +84,9 @@ def test_tune_then_ablate_freezes_records_and_resumes(tuned_raw, workdir):
     tuning = run.schedule.tune_study(study)
     worker.run_tune_trial(run, tuning)
     # ... and a second trial was cut off mid-way: its worker process is gone
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    tuning.tstudy.ask().set_user_attr(TrialAttr.WORKER, f"{platform.node()}:{int(dead.stdout)}")
+    here = liveness.host_id().rpartition(":")[0]  # this machine as liveness names it (with its pid namespace)
+    dead = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1000  # above pid_max: no such process
+    tuning.tstudy.ask().set_user_attr(TrialAttr.WORKER, f"{here}:{dead}")
 
     summary = run_study(study, report=False, quiet=True)
     assert summary.finished == summary.total == 4

@@ -3,6 +3,7 @@ own models (strict: an unknown field fails), and every refusal (exit 2, nothing 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -154,11 +155,31 @@ def test_k8s_schema_check_catches_a_wrong_field():
         check(job)
 
 
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="sbatch is not installed on this machine")
-def test_sbatch_test_only_accepts_the_script(study, capsys):  # pragma: no cover - needs Slurm
+def _slurm_reason() -> str | None:
+    """Why no Slurm controller can judge a script here (None: one answers). sbatch alone is not enough: CI
+    installs it, and a cluster that failed to start must skip this test, not fail it."""
     import subprocess
 
+    if shutil.which("sbatch") is None:
+        return "sbatch is not installed on this machine (Debian: apt-get install slurm-wlm munge)"
+    if not os.environ.get("SLURM_CONF") and not Path("/etc/slurm/slurm.conf").exists():
+        return ('no Slurm cluster configured (no $SLURM_CONF, no /etc/slurm/slurm.conf); start one: '
+                'eval "$(tests/faults/slurm_start.sh)"; .ci/run does')
+    try:
+        up = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"the Slurm controller did not answer sinfo: {e}"
+    return None if up.returncode == 0 else f"the Slurm controller did not answer sinfo: {up.stderr.strip()}"
+
+
+def test_sbatch_test_only_accepts_the_script(study, capsys):  # pragma: no cover - needs Slurm
+    """The real sbatch (with the cluster CI starts: tests/faults/slurm_start.sh) parses every directive."""
+    import subprocess
+
+    if (why := _slurm_reason()) is not None:
+        pytest.skip(why)
     assert main(["launch", "slurm", study, "--workers", "2", *STORES, "--dry-run"]) == 0
     done = subprocess.run(["sbatch", "--test-only", "examples/own_model/study.slurm.sh"], capture_output=True,
-                          text=True)
+                          text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert "to start at" in done.stderr, done.stderr  # sbatch --test-only says when the job would start
