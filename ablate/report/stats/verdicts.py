@@ -85,6 +85,11 @@ def factor_verdicts(results: Results) -> list[Verdict]:
     out = []
     for f in study.factors:
         j = judged.get(f)
+        if bases.get(f) is not None and bases[f].not_estimable:  # the finished arms cannot identify it
+            out.append(Verdict(f, "no_verdict", f"{f}: no verdict: {bases[f].not_estimable}.",
+                               basis=bases[f].not_estimable, family=family, rests_on="no test",
+                               min_effect=margin if margin else np.nan))
+            continue
         if f not in decided:
             out.append(_untested(f, j, family, margin))
             continue
