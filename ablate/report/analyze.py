@@ -7,7 +7,8 @@ The rows become the same tidy `Results` a study's MLflow store gives, with the d
 the design the table's arms are (inferred: full factorial, add_one, loco, a fraction, else explicit), or by
 the one named (--design), which must list exactly the table's arms (an arm whose cells failed keeps its
 rows, with an empty metric), so the page's verdicts, leaderboard, effects, levels and diagnostics are the
-very functions a study's report runs. Errors name the file, the column and the row (line of the file).
+very functions a study's report runs. Errors name the file, the column and the row (line of the file). The
+table is bounded (bytes, rows, factor columns, levels, seeds), each limit raised by its environment variable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from ablate.bounded import check_within, limit, over, regular_file
 from ablate.designs import DESIGNS
 from ablate.designs.base import unique_arms
 from ablate.errors import AblateError
@@ -28,6 +30,11 @@ from ablate.study import Factor
 OFF = {"", "0", "0.0", "off", "false", "no", "none", "nan"}
 ON = {"1", "1.0", "on", "true", "yes"}
 RESERVED = {"seed", "arm", "run_id", "status", "cell_id"}
+TABLE_BYTES = ("ABLATE_MAX_TABLE_BYTES", 256 << 20)  # (environment variable, default): bounded.limit
+TABLE_ROWS = ("ABLATE_MAX_TABLE_ROWS", 10_000)
+TABLE_FACTORS = ("ABLATE_MAX_TABLE_FACTORS", 10)  # 10 two-level factors: 1024 arms, ~20 s
+TABLE_LEVELS = ("ABLATE_MAX_TABLE_LEVELS", 50)
+TABLE_SEEDS = ("ABLATE_MAX_TABLE_SEEDS", 100)  # 16 arms x 100 seeds: ~15 s; x 200: ~2 min
 
 
 class Level(BaseModel):
@@ -65,12 +72,29 @@ def _fail(path: str, column: str, rule: str, row: int | None = None) -> AblateEr
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    """The table, bounded: a regular file (a FIFO would block, /dev/zero never ends) within TABLE_BYTES, read
+    up to one row past TABLE_ROWS (so a million-row file is refused without being parsed whole)."""
+    where = f"ablate analyze: {str(path)!r}"
+    st = regular_file(Path(path), "ablate analyze", (), "")
+    check_within(where, "its size", st.st_size, TABLE_BYTES, "bytes")
+    rows = limit(TABLE_ROWS)
     try:
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise AblateError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        frame = pd.read_csv(path, keep_default_na=True, nrows=rows + 1)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as e:
         raise AblateError(f"{path}: not a readable CSV table ({e})") from None
+    if len(frame) > rows:
+        raise over(where, "its row count", f"more than {rows:,}", TABLE_ROWS)
+    return frame
+
+
+def _check_size(frame: pd.DataFrame, parsed: dict, source: str) -> None:
+    """Levels and seeds within their limits (rows and factor columns are checked before parsing): the
+    statistics grow with their product (a million rows asked scipy for 37 GiB; 100 factor columns ran for
+    minutes)."""
+    for n, (labels, _) in parsed.items():
+        check_within(f"{source}: column '{n}'", "its count of levels", len(labels), TABLE_LEVELS)
+    check_within(f"{source}: column 'seed'", "its count of distinct seeds", int(frame["seed"].nunique()),
+                 TABLE_SEEDS)
 
 
 INFERRED = ("full_factorial", "add_one", "loco", "fractional")  # tried in this order; explicit when none fits
@@ -100,7 +124,11 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
     names = [c for c in frame.columns if c not in RESERVED and c not in metrics]
     if not names:
         raise _fail(source, "(factors)", "no factor columns: every column but seed, arm and metrics is a factor")
+    check_within(source, "its row count", len(frame), TABLE_ROWS)
+    check_within(f"{source}: factor columns ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+                 "their count", len(names), TABLE_FACTORS)
     parsed = {n: _levels(frame[n]) for n in names}
+    _check_size(frame, parsed, source)
     factors = tuple(
         Factor(n, (None, Level(value="on"))) if labels == ["off", "on"]
         else Factor(n, tuple(None if lv == "off" else Level(value=lv) for lv in labels), varying=("value",))
