@@ -15,7 +15,8 @@ def verdict_section(results: Results) -> Section:
     verdicts = factor_verdicts(results)
     n_seeds = int(results.finished["seed"].nunique()) if len(results.finished) else 0
     scale, unit = metric_scale(results.study.metric)
-    counts = {s: sum(v.status == s for v in verdicts) for s in ("helps", "hurts", "negligible", "inconclusive")}
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("helps", "hurts", "depends", "negligible",
+                                                           "inconclusive")}
     sequential = bool(results.study.seed_decision)
     return Section(
         "verdicts",
