@@ -70,6 +70,7 @@ class Verdict:
     depends_on: str = ""  # "b" (its sign flips with b), or "level" (its levels go both ways)
     simple_effects: str = ""  # the effects behind a "depends": "-2.00 [..] with b off, +2.00 [..] with b on"
     interaction_p: tuple[tuple[str, float], ...] = ()  # (term, Holm p in the verdict family) involving it
+    cells_note: str = ""  # "dropout+l2 failed on 2 of 5 seeds; rests on 3 of 5 seeds' pairs"
 
 
 @computed_once
@@ -110,8 +111,9 @@ def factor_verdicts(results: Results) -> list[Verdict]:
                     undertrained_note(results, j.basis.arms, flags), j.basis.aliased_with, j.basis.f_test_p)
         v = replace(v, interaction_p=tuple((t, p) for t, p in interaction_p.items() if f in t.split(":")),
                     **explain_depends(v, j, crossing, p_holm, results))
-        out.append(replace(_with_text(v, j, results, effects, m), rests_on=_rests_on(results, j), se=est.se,
-                           df=est.df))
+        v = replace(_with_text(v, j, results, effects, m), rests_on=_rests_on(results, j), se=est.se, df=est.df,
+                    cells_note=_cells_note(results, j))
+        out.append(replace(v, text=v.text + (f" ⚠ {v.cells_note}." if v.cells_note else "")))
     return out
 
 
@@ -128,6 +130,19 @@ def _rests_on(results: Results, j: Judged) -> str:
     else:
         test = "paired t"
     return f"{n} seed{'s' if n != 1 else ''}, {test}"
+
+
+def _cells_note(results: Results, j: Judged) -> str:
+    """Failed cells are part of the answer: each involved arm's failures, and a paired comparison resting
+    on fewer pairs than the study's seeds."""
+    total = len(results.study.seeds) or int(results.ablation["seed"].nunique())
+    failed = results.failed
+    notes = [f"{arm} failed on {n} of {total} seeds" for arm in j.basis.arms
+             if (n := int((failed["arm"] == arm).sum())) > 0]
+    pairs = j.estimate.seeds
+    if not j.basis.words.startswith(("main effect", "each level")) and 0 < pairs < total:
+        notes.append(f"rests on {pairs} of {total} seeds' pairs")
+    return "; ".join(notes)
 
 
 def _untested(factor: str, judged: Judged | None, family: str, margin: float | None) -> Verdict:
