@@ -123,14 +123,16 @@ def open_run(study: Study, storage: str | None, tracking_uri: str | None, option
     then the parent run (the MLflow store is created here, once) and the Optuna study, then the cache that the tune phase and this process's cells
     share."""
     from ablate.preflight import check_shapes
+    from ablate.reach import check_stores
     from ablate.scheduler import storage as st
     from ablate.scheduler.schedule import Schedule
-    from ablate.tracking import MlflowParentRun, Tracker
+    from ablate.tracking import MlflowParentRun, Tracker, resolve_uri
 
+    storage_url = st.resolve_storage(storage)
+    check_stores(resolve_uri(tracking_uri), storage_url)  # reachable and writable, in seconds, before any is made
     cache = _cache() if options.workers >= 1 or study.tune is not None else None  # tune, cells here share it
     spec = check_shapes(study, cache)  # the data and one forward of each network: before any store is made
     tracker = Tracker(tracking_uri)
-    storage_url = st.resolve_storage(storage)
     ostorage = st.open_storage(storage_url)
     variant = guard_changes(study, tracker, ostorage, fresh, options.quiet, overrides)
     if variant and not options.quiet:
@@ -243,13 +245,15 @@ def work(study: Study, storage: str | None = None, tracking_uri: str | None = No
     import torch
 
     from ablate import sequential, worker
+    from ablate.reach import check_stores
     from ablate.scheduler import storage as st
-    from ablate.tracking import Tracker
+    from ablate.tracking import Tracker, resolve_uri
 
     if threads:
         torch.set_num_threads(threads)
-    tracker = Tracker(tracking_uri)
     storage_url = st.resolve_storage(storage)
+    check_stores(resolve_uri(tracking_uri), storage_url)
+    tracker = Tracker(tracking_uri)
     run = join(study, tracker, storage_url, st.open_storage(storage_url), wait_seconds, storage, study_path)
     if study.tune is not None:  # ablate cells run with the values the tune phase froze, never the file's
         run = run.with_study(frozen_study(run, wait_seconds))

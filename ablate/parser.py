@@ -12,7 +12,7 @@ EPILOG = """examples:
   ablate status studies/quickstart.yaml
   ablate report studies/quickstart.yaml
   ablate compare quickstart text_quickstart
-  ablate analyze results.csv --design full_factorial     (statistics for a table from anywhere)
+  ablate analyze results.csv                             (statistics for a table from anywhere)
   ablate worker studies/quickstart.yaml --storage postgresql://user@db/ablate
   ablate launch slurm studies/cifar_ablation.yaml --workers 8 --gpus-per-worker 1 --time 4:00:00 \
       --storage postgresql://user@db/ablate --tracking-uri http://db:5000 [--dry-run]
@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="the report's statistics for a results table from anywhere (no training)")
     an.add_argument("results", help="CSV: one row per cell: seed, a column per factor (its level; 0/off = off), "
                     "metric columns")
-    an.add_argument("--design", default="full_factorial", help="the design the rows came from (default "
-                    "full_factorial; e.g. add_one, loco, explicit, fractional)")
+    an.add_argument("--design", default="infer", help="the design the rows came from (default: inferred "
+                    "from the table's arms; e.g. full_factorial, add_one, loco, explicit, fractional); refused "
+                    "when its arms are not the table's")
     an.add_argument("--metric", help="the metric column (default: the only one, else test_acc)")
     an.add_argument("--direction", choices=["maximize", "minimize"], help="default: by the metric's name")
     an.add_argument("--min-effect", type=float, help="the smallest difference that matters, in the metric's "

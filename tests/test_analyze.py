@@ -44,7 +44,7 @@ def test_acceptance_helps_negligible_hurts(tmp_path, capsys):
     page = (out / "index.html").read_text(encoding="utf-8")
     for section in ("verdicts", "leaderboard", "effects"):
         assert f'id="{section}"' in page
-    assert "metric.min_effect" in page and "probability of any wrong helps/hurts call" in page
+    assert "metric.min_effect" in page and "probability of any wrong helps/hurts/depends call" in page
 
 
 def test_levels_and_factorial_from_a_table():
@@ -59,7 +59,8 @@ def test_levels_and_factorial_from_a_table():
     res = table_results(pd.DataFrame(rows), "t.csv", "full_factorial")
     assert res.study.design_record["levels"] == {"dropout": ["off", "0.25", "0.5"]}
     verdicts = {v.factor: v for v in factor_verdicts(res)}
-    assert verdicts["dropout"].status == "helps" and verdicts["dropout"].level == "0.25"
+    # +3.3 points at 0.25, -2.8 at 0.5: significant levels both ways, so neither "helps" nor "hurts" (issue 23)
+    assert verdicts["dropout"].status == "depends"
     assert verdicts["l2"].status == "helps" and "main effect" in verdicts["l2"].basis
 
 
@@ -111,3 +112,64 @@ def test_the_answer_is_printed_and_returned_as_tables(tmp_path, capsys):
     read = Answer.read(tmp_path / "api")  # what `ablate status` shows of a finished study: the report's own files
     assert read.tags() == answer.tags() and read.best_arm == "l2" and str(read) == str(answer)
     assert ablate.analyze(_add_one_table(), design="add_one", out=None).report is None
+
+
+def _arms_table(arms: list[tuple[str, ...]], factors=("a", "b", "c"), seeds: int = 3, effects=None,
+                failed: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per (arm, seed): the factors on in that arm, metric = 0.8 + seed + effects + noise; the cells
+    of the arm `failed` keep their rows with an empty metric, as a failed cell's row is written."""
+    rng, effects = np.random.default_rng(5), effects or {}
+    rows = []
+    for seed in range(seeds):
+        base = 0.8 + rng.normal(0, 0.02)
+        for arm in arms:
+            y = base + sum(effects.get(f, 0.0) for f in arm) + rng.normal(0, 0.01)
+            rows.append({"seed": seed, **{f: int(f in arm) for f in factors},
+                         "test_acc": np.nan if failed is not None and set(arm) == set(failed) else y})
+    return pd.DataFrame(rows)
+
+
+ADD_ONE = [(), ("a",), ("b",), ("c",)]
+LOCO = [("a", "b", "c"), ("b", "c"), ("a", "c"), ("a", "b")]
+FULL = [tuple(f for f, on in zip("abc", bits) if on) for bits in np.ndindex(2, 2, 2)]
+
+
+@pytest.mark.parametrize("arms,design", [(ADD_ONE, "add_one"), (LOCO, "loco"), (FULL, "full_factorial"),
+                                         ([(), ("a", "b"), ("a", "c"), ("b", "c")], "fractional"),
+                                         ([(), ("a",), ("a", "b"), ("a", "b", "c")], "explicit")])
+def test_the_design_is_inferred_from_the_arms(arms, design):
+    assert table_results(_arms_table(arms), "t.csv").study.design == design
+
+
+def test_an_add_one_table_without_design_is_judged_as_add_one(tmp_path, capsys):
+    """The issue's row: an add_one table through `ablate analyze` with no --design was read as a full factorial
+    and a null factor 'hurts, -3.44 points, p = 1e-5'; now the design is add_one and the null is not called."""
+    table = _arms_table(ADD_ONE, seeds=5, effects={"a": 0.05, "b": 0.0, "c": -0.05})
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    assert main(["analyze", str(path), "--min-effect", "0.005", "--out", str(tmp_path / "o")]) == 0
+    verdicts = pd.read_csv(tmp_path / "o" / "verdicts.csv").set_index("factor")
+    assert verdicts.loc["a", "verdict"] == "helps" and verdicts.loc["c", "verdict"] == "hurts"
+    assert verdicts.loc["b", "verdict"] not in ("helps", "hurts")
+
+
+def test_a_design_the_arms_do_not_fit_is_refused_naming_the_arms(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    _arms_table(ADD_ONE).to_csv(path, index=False)
+    assert main(["analyze", str(path), "--design", "full_factorial", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--design full_factorial does not fit the table's arms: missing a+b, a+c, b+c, a+b+c" in err, err
+    _arms_table(FULL).to_csv(path, index=False)
+    assert main(["analyze", str(path), "--design", "add_one", "--out", str(tmp_path / "o")]) == 2
+    assert "missing" not in (err := capsys.readouterr().err) and "extra a+b, a+c, b+c, a+b+c" in err, err
+
+
+def test_a_failed_combination_through_analyze_is_judged_over_the_full_grid():
+    """The issue's first row through a table: 2^3, 5 seeds, every a+b+c cell with an empty metric; a (null)
+    was 'hurts' in every simulated study; over the full grid it is not called, b and c still help."""
+    table = _arms_table(FULL, seeds=5, effects={"b": 0.05, "c": 0.05}, failed=("a", "b", "c"))
+    res = table_results(table, "t.csv")
+    assert res.study.design == "full_factorial"
+    verdicts = {v.factor: v for v in factor_verdicts(res)}
+    assert verdicts["a"].status not in ("helps", "hurts") and abs(verdicts["a"].estimate) < 0.01
+    assert verdicts["b"].status == verdicts["c"].status == "helps"

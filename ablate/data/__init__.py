@@ -1,6 +1,6 @@
 """Datasets: registered loaders that return in-memory tensors plus a spec; importing registers them all.
 
-May import: ablate.errors, ablate.params, ablate.registry (nothing of models, regularizers or training).
+May import: ablate.bounded (budgets for what a file may allocate), ablate.errors, ablate.params, ablate.registry (nothing of models, regularizers or training).
 """
 
 from ablate.data import (  # noqa: F401  (registers every dataset)

@@ -11,47 +11,24 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from ablate.bounded import DATA_BYTES, CappedReader, check_within, regular_file
 from ablate.errors import AblateError
+
+__all__ = ["GZIP_MAGIC", "ZIP_MAGIC", "csv_rows", "open_text", "regular_file"]
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip (np.savez writes zips)
 GZIP_MAGIC = (b"\x1f\x8b",)
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-
-
-def regular_file(path: Path, where: str, magic: tuple[bytes, ...] = (), kind: str = "") -> None:
-    """Refuse anything but a readable regular file (never opened: a FIFO would block the reader for ever)
-    that starts with one of `magic` (when given)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise AblateError(f"{where}: file {str(path)!r} does not exist") from None
-    except OSError as e:
-        raise AblateError(f"{where}: cannot look at {str(path)!r} ({e.strerror or e})") from None
-    for test, what in _KINDS:
-        if test(mode):
-            raise AblateError(f"{where}: {str(path)!r} is {what}, not a regular file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise AblateError(f"{where}: cannot read {str(path)!r} ({e.strerror or e})") from None
-    if magic and not head:
-        raise AblateError(f"{where}: {str(path)!r} is empty (it should be {kind})")
-    if magic and not head.startswith(magic):
-        raise AblateError(f"{where}: {str(path)!r} is not {kind} (it starts with {head.hex(' ')})")
-
-
 def open_text(path: Path, where: str) -> io.TextIOBase:
-    """A .csv or .csv.gz opened as UTF-8 text (a byte-order mark is allowed), after regular_file."""
+    """A .csv or .csv.gz opened as UTF-8 text (a byte-order mark is allowed), after regular_file; the file
+    and (gzip) what it decompresses to stay within the data budget (bounded.py)."""
     gz = path.name.endswith(".gz")
-    regular_file(path, where, GZIP_MAGIC if gz else (), "a gzip file (its name ends in .gz)")
-    raw = gzip.open(path, "rb") if gz else open(path, "rb")
+    st = regular_file(path, where, GZIP_MAGIC if gz else (), "a gzip file (its name ends in .gz)")
+    check_within(f"{where}: {str(path)!r}", "its size", st.st_size, DATA_BYTES, "bytes")
+    where = f"{where}: {str(path)!r}"
+    raw = io.BufferedReader(CappedReader(gzip.open(path, "rb"), where, DATA_BYTES)) if gz else open(path, "rb")
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 

@@ -2,11 +2,14 @@
 
 Checked before it is trusted: the path must be a regular readable file that is a zip archive (what np.savez
 writes); each array's header (dtype, shape) is read without loading the pixels, so `ablate validate` checks
-layout, sample counts and label ranges in milliseconds; object arrays (pickles) are refused, never loaded.
+layout, sample counts and label ranges in milliseconds; what the entries declare (zip sizes, array shapes)
+must fit the data budget (bounded.py) before anything is decompressed; object arrays (pickles) are refused,
+never loaded.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
+from ablate.bounded import DATA_BYTES, check_within, limit, over
 from ablate.data.base import DATASETS, Data, DataParams, Dataset
 from ablate.data.files import ZIP_MAGIC, regular_file
 from ablate.data.images import _build, _mtime_ns, _nhwc_to_nchw
@@ -86,12 +90,19 @@ def headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     out = {}
     try:
         with zipfile.ZipFile(path) as z:
+            check_within(_where(path), "the archive's declared decompressed size",
+                         sum(i.file_size for i in z.infolist()), DATA_BYTES, "bytes")  # a zip bomb
             for member in z.namelist():
                 if member.endswith(".npy"):
                     with z.open(member) as f:
                         out[member[:-4]] = _header(f)
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
         raise AblateError(f"{_where(path)}: not a readable .npz archive ({e})") from None
+    sizes = {key: math.prod(shape) * dtype.itemsize for key, (shape, dtype) in out.items()}
+    if sizes and sum(sizes.values()) > limit(DATA_BYTES):  # what loading would allocate, from the headers alone
+        key = max(sizes, key=sizes.__getitem__)
+        raise over(_where(path), f"what its arrays' headers declare (largest: {key!r}, shape {out[key][0]}, "
+                   f"{out[key][1]})", sum(sizes.values()), DATA_BYTES, "bytes")
     missing = [k for k in NPZ_KEYS if k not in out]
     if missing:
         raise AblateError(f"{_where(path)} lacks key(s) {', '.join(missing)} (needs {', '.join(NPZ_KEYS)}; has "

@@ -3,7 +3,7 @@
 
 Lazy exports, so `import ablate.report` stays cheap until a report is actually built.
 
-May import: ablate.records, ablate.tracking (read_study and log_report, on first use), ablate.designs,
+May import: ablate.bounded (an analysed table's limits), ablate.records, ablate.tracking (read_study and log_report, on first use), ablate.designs,
 ablate.study, ablate.spec (a table analysed without a store gets its design here), ablate.errors,
 ablate.faults, ablate.procs (the figure processes die with the report), ablate.uri. Never torch, never the
 run path: a report is rebuilt from the store alone.

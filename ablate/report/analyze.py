@@ -4,8 +4,11 @@ One row per cell: a `seed` column, one column per factor holding its level (0, e
 off; a two-level factor's other value is on: `on`, 1, `true`; any other values are level labels), and
 metric columns (the known metric names, names ending in `acc` or `loss`, and the one --metric names).
 The rows become the same tidy `Results` a study's MLflow store gives, with the design's record built by
-the design named (--design), so the page's verdicts, leaderboard, effects, levels and diagnostics are the
-very functions a study's report runs. Errors name the file, the column and the row (line of the file).
+the design the table's arms are (inferred: full factorial, add_one, loco, a fraction, else explicit), or by
+the one named (--design), which must list exactly the table's arms (an arm whose cells failed keeps its
+rows, with an empty metric), so the page's verdicts, leaderboard, effects, levels and diagnostics are the
+very functions a study's report runs. Errors name the file, the column and the row (line of the file). The
+table is bounded (bytes, rows, factor columns, levels, seeds), each limit raised by its environment variable.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from ablate.bounded import check_within, limit, over, regular_file
 from ablate.designs import DESIGNS
 from ablate.designs.base import unique_arms
 from ablate.errors import AblateError
@@ -26,6 +30,11 @@ from ablate.study import Factor
 OFF = {"", "0", "0.0", "off", "false", "no", "none", "nan"}
 ON = {"1", "1.0", "on", "true", "yes"}
 RESERVED = {"seed", "arm", "run_id", "status", "cell_id"}
+TABLE_BYTES = ("ABLATE_MAX_TABLE_BYTES", 256 << 20)  # (environment variable, default): bounded.limit
+TABLE_ROWS = ("ABLATE_MAX_TABLE_ROWS", 10_000)
+TABLE_FACTORS = ("ABLATE_MAX_TABLE_FACTORS", 10)  # 10 two-level factors: 1024 arms, ~20 s
+TABLE_LEVELS = ("ABLATE_MAX_TABLE_LEVELS", 50)
+TABLE_SEEDS = ("ABLATE_MAX_TABLE_SEEDS", 100)  # 16 arms x 100 seeds: ~15 s; x 200: ~2 min
 
 
 class Level(BaseModel):
@@ -63,15 +72,35 @@ def _fail(path: str, column: str, rule: str, row: int | None = None) -> AblateEr
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    """The table, bounded: a regular file (a FIFO would block, /dev/zero never ends) within TABLE_BYTES, read
+    up to one row past TABLE_ROWS (so a million-row file is refused without being parsed whole)."""
+    where = f"ablate analyze: {str(path)!r}"
+    st = regular_file(Path(path), "ablate analyze", (), "")
+    check_within(where, "its size", st.st_size, TABLE_BYTES, "bytes")
+    rows = limit(TABLE_ROWS)
     try:
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise AblateError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        frame = pd.read_csv(path, keep_default_na=True, nrows=rows + 1)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as e:
         raise AblateError(f"{path}: not a readable CSV table ({e})") from None
+    if len(frame) > rows:
+        raise over(where, "its row count", f"more than {rows:,}", TABLE_ROWS)
+    return frame
 
 
-def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str = "full_factorial",
+def _check_size(frame: pd.DataFrame, parsed: dict, source: str) -> None:
+    """Levels and seeds within their limits (rows and factor columns are checked before parsing): the
+    statistics grow with their product (a million rows asked scipy for 37 GiB; 100 factor columns ran for
+    minutes)."""
+    for n, (labels, _) in parsed.items():
+        check_within(f"{source}: column '{n}'", "its count of levels", len(labels), TABLE_LEVELS)
+    check_within(f"{source}: column 'seed'", "its count of distinct seeds", int(frame["seed"].nunique()),
+                 TABLE_SEEDS)
+
+
+INFERRED = ("full_factorial", "add_one", "loco", "fractional")  # tried in this order; explicit when none fits
+
+
+def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str = "infer",
                   metric: str | None = None, direction: str | None = None,
                   min_effect: float | None = None, classes: int | None = None) -> Results:
     """The rows of a results table as Results, with `design`'s record over the arms the rows hold."""
@@ -95,7 +124,11 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
     names = [c for c in frame.columns if c not in RESERVED and c not in metrics]
     if not names:
         raise _fail(source, "(factors)", "no factor columns: every column but seed, arm and metrics is a factor")
+    check_within(source, "its row count", len(frame), TABLE_ROWS)
+    check_within(f"{source}: factor columns ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+                 "their count", len(names), TABLE_FACTORS)
     parsed = {n: _levels(frame[n]) for n in names}
+    _check_size(frame, parsed, source)
     factors = tuple(
         Factor(n, (None, Level(value="on"))) if labels == ["off", "on"]
         else Factor(n, tuple(None if lv == "off" else Level(value=lv) for lv in labels), varying=("value",))
@@ -103,6 +136,7 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
     index = {n: {lv: i for i, lv in enumerate(parsed[n][0])} for n in names}
     rows = list(zip(*[parsed[n][1].map(index[n]) for n in names]))
     entry = _design(DESIGNS, design, factors, rows, source)
+    design = entry.name
     arms = unique_arms(factors, sorted(set(rows), key=lambda r: (sum(i > 0 for i in r), r)))
     name_of = {a.levels: a.name for a in arms}
     cells = pd.DataFrame({"seed": seeds.astype("Int64"), "arm": [name_of[r] for r in rows]})
@@ -133,8 +167,24 @@ def table_results(frame: pd.DataFrame, source: str = "results.csv", design: str 
     return Results(study=study, cells=cells, history=history, weights={}, params={}, tracking_uri=str(source))
 
 
+def _inferred(designs, factors, present: set) -> str:
+    """The first design of INFERRED whose arms are exactly the table's; explicit when none is."""
+    for name in INFERRED:
+        cls = designs.get(name)
+        if name == "fractional" and (len(present) >= 2 ** len(factors) or cls.problems(factors, cls.Params())):
+            continue
+        options = [cls.Params(resolution=r) for r in range(3, 9)] if name == "fractional" else [cls.Params()]
+        if any({a.levels for a in cls(p).arms(factors)} == present for p in options):
+            return name
+    return "explicit"
+
+
 def _design(designs, name: str, factors, rows, source: str):
-    """The named design, its options fitted to the table (an explicit design lists the arms it holds)."""
+    """The named design (or the inferred one), its options fitted to the table (an explicit design lists
+    the arms it holds); refused when its arms are not the table's, naming the missing and the extra ones."""
+    present = set(rows)
+    if name == "infer":
+        name = _inferred(designs, factors, present)
     cls = designs.get(name)
     if name == "explicit" or "arms" in cls.Params.model_fields:
         on = {tuple(f.name for f, i in zip(factors, r) if i > 0) for r in rows}
@@ -144,7 +194,22 @@ def _design(designs, name: str, factors, rows, source: str):
     problems = cls.problems(factors, params)
     if problems:
         raise AblateError(f"{source}: --design {name}: " + "; ".join(rule for _, rule, _ in problems))
-    return cls(params)
+    if name == "fractional":  # the resolution whose arms the table holds, if any
+        params = next((p for p in (cls.Params(resolution=r) for r in range(3, 9))
+                       if {a.levels for a in cls(p).arms(factors)} == present), params)
+    entry = cls(params)
+    want = {a.levels: a.name for a in entry.arms(factors)}
+    def by_size(arms):
+        return sorted(arms, key=lambda a: (sum(i > 0 for i in a.levels), a.name))
+    missing = [a.name for a in by_size(a for a in entry.arms(factors) if a.levels not in present)]
+    extra = [a.name for a in by_size(unique_arms(factors, present - set(want)))]
+    if (missing or extra) and name != "explicit":
+        said = "; ".join(w for w in (f"missing {', '.join(missing)}" if missing else "",
+                                     f"extra {', '.join(extra)}" if extra else "") if w)
+        raise AblateError(f"{source}: --design {name} does not fit the table's arms: {said}"
+                          " (leave --design out to infer the design; an arm whose cells failed keeps its rows, "
+                          "with an empty metric)")
+    return entry
 
 
 def _direction(metric: str) -> str:
@@ -153,7 +218,7 @@ def _direction(metric: str) -> str:
     return "minimize" if metric.endswith("loss") or metric == "ece" else "maximize"
 
 
-def analyze(table: str | Path | pd.DataFrame, design: str = "full_factorial", metric: str | None = None,
+def analyze(table: str | Path | pd.DataFrame, design: str = "infer", metric: str | None = None,
             direction: str | None = None, min_effect: float | None = None, out: str | Path | None = "analysis",
             classes: int | None = None):
     """A results table (a CSV file's path, or a DataFrame with the same columns) -> its Answer

@@ -11,7 +11,6 @@ import time
 
 import pytest
 from faultkit import STUDY, finish, snapshot, start, wait_paused, write_study
-from test_many_machines import databases, pg_url  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("point", ["cell.claimed", "cell.fitted"])

@@ -123,12 +123,14 @@ def test_anova_type_two_with_the_seed_block_matches_anova_lm():
     assert paired.ms_without == pytest.approx(unpaired.mse_resid) and paired.efficiency > 1
 
 
-def test_levels_verdict_names_the_best_level_and_the_trend():
-    """dropout 0.25 = +3.3 and 0.5 = -2.8 points: the old on/off fit said '+0.26, no clear effect'."""
+def test_levels_that_go_both_ways_depend_on_level_and_the_trend():
+    """dropout 0.25 = +3.3 and 0.5 = -2.8 points: the old on/off fit said '+0.26, no clear effect', and the
+    best-level rule said 'helps' though one level costs 2.8 points: it depends on the level."""
     res = _factorial_cells()
     verdict = next(v for v in factor_verdicts(res) if v.factor == "dropout")
-    assert verdict.status == "helps" and verdict.level == "0.25" and verdict.f_test_p < 1e-5
-    assert "best level dropout=0.25" in verdict.text and "F-test" in verdict.text
+    assert verdict.status == "depends" and verdict.depends_on == "level" and verdict.f_test_p < 1e-5
+    assert "helps at dropout=0.25" in verdict.text and "hurts at dropout=0.5" in verdict.text
+    assert "F-test" in verdict.text
     trend = factorial.analyse(res).trends["dropout"]  # slope per level step over off, 0.25, 0.5
     fit = _statsmodels_fit(res)
     lsmeans = [0.0, fit.params["C(d, Treatment('off'))[T.0.25]"], fit.params["C(d, Treatment('off'))[T.0.5]"]]

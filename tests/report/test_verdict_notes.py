@@ -64,8 +64,9 @@ def test_resolution_three_verdicts_carry_their_alias_chain():
 def test_the_page_states_its_error_rate_and_margin():
     res = simulate({"l2": 0.03, "dropout": 0.0, "augment": -0.02}, seeds=3, rng=np.random.default_rng(2))
     verdicts = factor_verdicts(res)
-    assert family_statement(verdicts).startswith("Verdicts: 3 tests, Holm: the probability of any wrong "
-                                                 "helps/hurts call on this page is at most 5%")
+    assert family_statement(verdicts).startswith("Verdicts: 6 tests (3 factors + 3 two-way interactions), Holm: "
+                                                 "the probability of any wrong helps/hurts/depends call on this "
+                                                 "page is at most 5%")
     assert {v.status for v in verdicts} <= {"helps", "hurts", "negligible", "inconclusive"}
     assert all(v.min_effect == 0.005 for v in verdicts)  # test_acc's default: half a point
     inconclusive = [v for v in verdicts if v.status == "inconclusive"]

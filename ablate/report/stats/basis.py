@@ -40,6 +40,7 @@ class Basis:
     aliased_with: str = ""  # a resolution III main effect's alias chain
     lenth: bool = False
     notes: list[str] = field(default_factory=list)
+    not_estimable: str = ""  # why the finished arms cannot identify it (its verdict: no_verdict, this reason)
 
 
 def verdict_basis(results: Results, analysis: Factorial | None = None) -> dict[str, Basis | None]:
@@ -51,7 +52,9 @@ def verdict_basis(results: Results, analysis: Factorial | None = None) -> dict[s
         chains = _chains(results)
         arms = list(analysis.cells["arm"].unique())
         for f in results.study.factors:
-            if f in analysis.mains:
+            if f in analysis.not_estimable:  # never from an unbalanced subset of arms (nor vs the baseline)
+                out[f] = Basis(f, {}, analysis.not_estimable[f], arms, not_estimable=analysis.not_estimable[f])
+            elif f in analysis.mains:
                 words = "main effect, averaged over the other factors"
                 if analysis.lenth is not None:
                     words += " (one seed: Lenth's pseudo standard error)"

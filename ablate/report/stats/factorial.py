@@ -2,8 +2,11 @@
 
 Run when the design's record lists the "factorial" analysis. One OLS fit with the seed block over every
 finished cell (stats/ols.py), with the terms the design can estimate; a factor's effect is the contrast
-between the arms' least-squares means with it on and off (levels: at each level and at its reference),
-averaged over the other factors. A one-seed two-level factorial has no residual, so its effects are
+between its estimated marginal means on and off (levels: at each level and at its reference) over the
+design's full reference grid, as emmeans computes them: the fit predicts every combination of the factors'
+levels and each mean averages them with equal weights, so an arm whose cells all failed does not tilt the
+contrast toward the arms that finished. When the finished arms cannot identify a contrast under the
+design's model, the term is not estimable and says which arms have no finished cell. A one-seed two-level factorial has no residual, so its effects are
 judged by Lenth's pseudo standard error (stats/lenth.py) instead.
 """
 
@@ -41,6 +44,14 @@ class Factorial:
     levels: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # factor -> level -> vs reference
     trends: dict[str, Estimate] = field(default_factory=dict)  # numeric levels: linear trend per step
     lenth: pd.DataFrame | None = None  # one-seed designs: every contrast (term, estimate, aliases)
+    missing: list[str] = field(default_factory=list)  # the design's arms with no finished cell
+    not_estimable: dict[str, str] = field(default_factory=dict)  # factor or term -> why (the arms missing)
+
+    def unidentified(self) -> str:
+        """Why a contrast cannot be read from the finished arms, naming them."""
+        arms = ", ".join(self.missing) or "an arm"
+        verb = "has" if len(self.missing) <= 1 else "have"
+        return f"not estimable: {arms} {verb} no finished cell, and the finished arms cannot separate it"
 
 
 def _varying(cells: pd.DataFrame, coding: Coding) -> bool:
@@ -64,36 +75,62 @@ def analyse(results: Results, metric: str | None = None) -> Factorial | None:
     wanted = [t for t in estimable(results) if all(p in factors for p in t.split(":"))]
     if not any(":" in t for t in wanted):
         wanted = factors + [f"{a}:{b}" for a, b in itertools.combinations(factors, 2)]
-    for terms in (wanted, factors):
-        fit = fit_cells(cells, metric, terms, coding)
-        if fit is not None:
-            break
-    else:
+    finished = set(cells["arm"])
+    missing = [a for a in results.study.arms if a not in finished]
+    fit = fit_cells(cells, metric, wanted, coding)
+    if fit is None and not missing:  # a complete design short of residual df: main effects only
+        fit = fit_cells(cells, metric, factors, coding)
+    elif fit is None:  # arms missing: keep the design's model, read only what the finished arms identify
+        fit = fit_cells(cells, metric, wanted, coding, deficient=True)
+    if fit is None:
         return None
-    out = Factorial(METHOD, factors, coding, fit, cells)
+    out = Factorial(METHOD, factors, coding, fit, cells, missing=missing)
+    grid = reference_grid(factors, coding)
     for f in factors:
-        _contrasts(out, f)
+        _contrasts(out, f, grid)
     for term, columns in fit.model.terms.items():
         if ":" in term and len(columns) == 1:
-            out.interactions[term] = fit.coefficient(columns[0])
+            c = _unit(fit, columns[0])
+            if fit.estimable(c):
+                out.interactions[term] = fit.estimate(c)
+            else:
+                out.not_estimable[term] = out.unidentified()
     return out
 
 
-def _contrasts(out: Factorial, factor: str) -> None:
-    """A factor's contrasts from the fit: on - off, or each level - the reference, and the trend."""
-    fit, cells, coding = out.fit, out.cells, out.codings[factor]
-    arms = cells["arm"]
+def _unit(fit: Fit, column: str) -> np.ndarray:
+    c = np.zeros(len(fit.beta))
+    c[fit.column(column)] = 1.0
+    return c
+
+
+def reference_grid(factors: list[str], coding: dict[str, Coding]) -> pd.DataFrame:
+    """Every combination of the factors' levels (two-level: off/on; levels: their labels), one row each."""
+    values = [[False, True] if coding[f].two_level else list(coding[f].labels) for f in factors]
+    columns = [f if coding[f].two_level else f"level:{f}" for f in factors]
+    return pd.DataFrame(list(itertools.product(*values)), columns=columns)
+
+
+def _contrasts(out: Factorial, factor: str, grid: pd.DataFrame) -> None:
+    """A factor's contrasts between its marginal means over the grid: on - off, or each level - the
+    reference, and the trend; none (the factor not estimable) when the finished arms cannot identify one."""
+    fit, coding = out.fit, out.codings[factor]
     if coding.two_level:
-        on = cells[factor].astype(bool)
-        out.mains[factor] = fit.estimate(fit.row_mean(on, arms) - fit.row_mean(~on, arms))
+        on = grid[factor].astype(bool)
+        c = fit.grid_mean(grid[on], out.codings) - fit.grid_mean(grid[~on], out.codings)
+        if fit.estimable(c):
+            out.mains[factor] = fit.estimate(c)
+        else:
+            out.not_estimable[factor] = out.unidentified()
         return
-    values = cells[f"level:{factor}"].astype(str)
-    present = [lv for lv in coding.labels if (values == lv).any()]
-    rows = {lv: fit.row_mean(values == lv, arms) for lv in present}
-    if coding.reference not in rows:
+    values = grid[f"level:{factor}"].astype(str)
+    present = list(coding.labels)
+    rows = {lv: fit.grid_mean(grid[values == lv], out.codings) for lv in present}
+    contrasts = {lv: rows[lv] - rows[coding.reference] for lv in present if lv != coding.reference}
+    if not all(fit.estimable(c) for c in contrasts.values()):
+        out.not_estimable[factor] = out.unidentified()
         return
-    out.levels[factor] = {lv: fit.estimate(rows[lv] - rows[coding.reference]) for lv in present
-                          if lv != coding.reference}
+    out.levels[factor] = {lv: fit.estimate(c) for lv, c in contrasts.items()}
     numbers = _numeric(present)
     if numbers is not None and len(present) >= 3:
         index = np.arange(len(present), dtype=float)

@@ -122,6 +122,18 @@ class Fit:
         row[[self.column(s) for s in self.model.seed_columns]] = 0.0
         return row
 
+    def grid_mean(self, grid: pd.DataFrame, codings: dict[str, Coding]) -> np.ndarray:
+        """The mean model row over the reference-grid cells in `grid` (factor columns as cells hold them),
+        seed columns zero: their estimated marginal mean as emmeans computes it (predict each grid cell from
+        the fit, average with equal weights), whichever arms finished."""
+        model = build_model(grid.assign(seed=0), list(self.model.terms), codings, seed_block=False)
+        return model.x.reindex(columns=self.model.x.columns, fill_value=0.0).to_numpy(dtype=float).mean(axis=0)
+
+    def estimable(self, c: np.ndarray) -> bool:
+        """Whether c'b is identified by the fitted cells: c lies in the row space of X (always, at full rank)."""
+        x = self.model.x.to_numpy(dtype=float)
+        return bool(np.allclose(c @ np.linalg.pinv(x) @ x, c, atol=1e-8 * max(1.0, float(np.abs(c).max()))))
+
     def wald(self, columns: list[str]) -> tuple[float, float, float]:
         """F test that the named coefficients are all zero: (F, numerator df, p)."""
         from scipy import stats as sps
@@ -132,27 +144,29 @@ class Fit:
         return f, float(len(idx)), float(sps.f.sf(f, len(idx), self.df_resid))
 
 
-def fit_model(model: Model, y: np.ndarray, arms: int, seeds: int) -> Fit | None:
-    """Least squares; None when the columns are not identified or leave no residual df."""
+def fit_model(model: Model, y: np.ndarray, arms: int, seeds: int, deficient: bool = False) -> Fit | None:
+    """Least squares; None when the columns are not identified (unless `deficient`: then a generalized
+    inverse, and only the contrasts Fit.estimable allows may be read) or leave no residual df."""
     x = model.x.to_numpy(dtype=float)
-    if np.linalg.matrix_rank(x) < x.shape[1] or len(y) <= x.shape[1]:
+    rank = int(np.linalg.matrix_rank(x))
+    if (rank < x.shape[1] and not deficient) or len(y) <= rank:
         return None
-    xtx_inv = np.linalg.inv(x.T @ x)
+    xtx_inv = np.linalg.inv(x.T @ x) if rank == x.shape[1] else np.linalg.pinv(x.T @ x)
     beta = xtx_inv @ x.T @ y
     resid = y - x @ beta
-    df = float(len(y) - x.shape[1])
+    df = float(len(y) - rank)
     return Fit(model, y, beta, xtx_inv, float(resid @ resid) / df, df, int(len(y)), seeds, arms)
 
 
 def fit_cells(cells: pd.DataFrame, metric: str, terms: list[str], codings: dict[str, Coding] | None = None,
-              seed_block: bool = True) -> Fit | None:
+              seed_block: bool = True, deficient: bool = False) -> Fit | None:
     """Fit `terms` over the cells with a finite metric value."""
     cells = cells[pd.to_numeric(cells[metric], errors="coerce").notna()]
     if cells.empty:
         return None
     model = build_model(cells, terms, codings, seed_block)
     arms = int(cells["arm"].nunique()) if "arm" in cells else 1
-    return fit_model(model, cells[metric].astype(float).to_numpy(), arms, int(cells["seed"].nunique()))
+    return fit_model(model, cells[metric].astype(float).to_numpy(), arms, int(cells["seed"].nunique()), deficient)
 
 
 def rss(model: Model, y: np.ndarray, drop: set[str]) -> tuple[float, int]:
