@@ -124,8 +124,8 @@ def cmd_run(args) -> int:
                   report=not args.no_report, reports_dir=args.reports_dir, quiet=args.quiet,
                   study_text=study_text(args.study, overrides), fresh=args.fresh,
                   retry_failed=args.retry_failed, overrides=overrides)
-    print(f"study '{study.name}': {s.finished}/{s.total} cells finished, {len(s.failed)} failed, "
-          f"{s.ran_now} run now")
+    print(f"study '{study.name}'{f', variant {s.variant!r}' if s.variant else ''}: {s.finished}/{s.total} cells "
+          f"finished, {len(s.failed)} failed, {s.ran_now} run now")
     for cid, reason in s.failed.items():
         print(f"  failed {cid}: {reason.splitlines()[0] if reason else ''}")
     if s.answer is not None:  # the answer where the user is: the last lines, even with --quiet

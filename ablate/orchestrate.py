@@ -44,6 +44,7 @@ class RunSummary:
     study: str = ""
     tracking_uri: str = ""
     answer: Answer | None = None  # the report's verdicts, leaderboard and effects (report=False: read when asked)
+    variant: str = ""  # what tells this variant from the study's first one ("" for the first)
 
     def answered(self) -> Answer:
         """The study's answer: the report's own tables, or (no report built) computed from the store once."""
@@ -89,7 +90,8 @@ def run_study(study: Study, storage: str | None = None, tracking_uri: str | None
         ran += _run_stage(run)
         finished, failed = run.schedule.outcomes(run.study)
     summary = RunSummary(len(run.study.cells()), len(finished), failed, ran, None, run.parent.run_id,
-                         study=variant_ref(run.study, run.parent), tracking_uri=run.parent.uri)
+                         study=variant_ref(run.study, run.parent), tracking_uri=run.parent.uri,
+                         variant=run.parent.variant())
     if summary.finished + len(summary.failed) == summary.total:
         run.parent.finish_study()
     if report:

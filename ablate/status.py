@@ -73,14 +73,19 @@ def study_status(target: str, overrides: tuple[str, ...] = (), storage: str | No
     if parent is not None and not ids:
         ids = _cell_ids(parent.arms, parent.seeds)
     cells = census(storage, f"{name}@{want_hash[:12]}", ids) if want_hash else None  # a variant's Optuna study
-    cells = cells if cells is not None else census(storage, name, ids)
-    if cells is None and parent is None:
+    unrun = want_hash and parent is None and cells is None  # a variant not started: not the first one's cells
+    cells = cells if cells is not None or unrun else census(storage, name, ids)
+    if unrun and find_parent(name, uri) is None and census(storage, name, ids) is None:
+        unrun = False  # no variant of the study at all: an unknown study
+    if cells is None and parent is None and not unrun:
         raise AblateError(f"no study named {name!r} in the Optuna storage {redact_uri(storage)} or the MLflow store "
                           f"{redact_uri(uri)} (start it with `ablate run`, or give --storage/--tracking-uri)")
     status = StudyStatus(name, cells or [], storage, uri, parent.run_id if parent else "", parent_status,
                          parent.study_hash if parent else "")
     if cells is None:
-        status.notes.append(f"the Optuna storage {redact_uri(storage)} has no study {name!r}: cell states unknown")
+        if not unrun:
+            status.notes.append(f"the Optuna storage {redact_uri(storage)} has no study {name!r}: cell states "
+                                "unknown")
         status.cells = [CellState(cid, WAITING) for cid in ids]
     if want_hash and not parent:
         status.notes.append(f"no variant of {name!r} with this study's hash ({want_hash[:12]}) has run yet: "

@@ -52,8 +52,9 @@ def test_status_counts_every_cell_from_the_stores(tiny_raw, write_study, workdir
 
 def test_status_of_a_changed_file_says_so(tiny_raw, write_study, workdir):
     path, *_ = _half_done(tiny_raw, write_study)
-    s = study_status(str(path), ("train.epochs=3",))
-    assert any("differs from the recorded study" in n for n in s.notes)
+    s = study_status(str(path), ("train.epochs=3",))  # a variant that has not run: its own cells, all waiting
+    assert any("no variant of 'tiny' with this study's hash" in n and "starts it as a variant" in n for n in s.notes)
+    assert {c.state for c in s.cells} == {"waiting"} and not s.parent_run_id
 
 
 def test_status_of_an_unknown_study_exits_2(workdir, capsys):

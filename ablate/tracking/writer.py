@@ -150,6 +150,8 @@ class Tracker:
         """`--fresh`: this variant's parent is no longer found (its cells stay under it, RUNNING ones closed)."""
         self.client.set_tag(run_id, Tag.ROLE, PARENT_ASIDE)
         close_running(self.client, self.client.get_run(run_id).info.experiment_id, reason, parent_id=run_id)
+        if self.client.get_run(run_id).info.status == "RUNNING":  # nothing will write to it again
+            self.client.set_terminated(run_id, "KILLED")
 
     def parent_record(self, run_id: str) -> ParentRecord:
         run = self.client.get_run(run_id)

@@ -47,10 +47,12 @@ def test_reordering_factors_and_seeds_keeps_the_finished_study(workdir, capsys):
     assert {c: len(ids) for c, ids in snap.finished().items()} == {c.cell_id: 1 for c in after.cells()}
 
 
-def test_a_study_changed_before_any_of_its_cells_finished_just_runs(workdir, capsys):
+def test_a_study_changed_before_any_of_its_cells_finished_runs_as_a_variant(workdir, capsys):
     """Before: refused as changed ('Results of two different studies must not mix') though nothing of the
-    earlier attempt had finished."""
+    earlier attempt had finished. Now any change runs, as a variant of its own; the killed attempt stays its
+    own variant, resumed (and its killed cell closed) when its file is run again."""
     write_study(workdir, {**ONE_EPOCH, "name": "early"})
+    first = load_study("study.yaml").study_hash
     proc, flag = start(["run", "study.yaml", "--quiet", "--no-report"], workdir, pause="cell.run_created")
     wait_paused(proc, flag)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -58,36 +60,32 @@ def test_a_study_changed_before_any_of_its_cells_finished_just_runs(workdir, cap
     write_study(workdir, {**ONE_EPOCH, "name": "early", "train": {**ONE_EPOCH["train"], "lr": 0.02}})
     assert main(["run", "study.yaml", "--no-report"]) == 0
     out, err = capsys.readouterr()
-    assert "4/4 cells finished, 0 failed, 4 run now" in out, out + err
-    assert "changed before any of its cells finished: it runs as it is now" in err, err
-    snap = snapshot(workdir, "early")
-    assert len(snap.finished()) == 4 and not snap.by_status("RUNNING")
+    assert "variant 'train.lr=0.02': 4/4 cells finished, 0 failed, 4 run now" in out, out + err
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    parents = [r for r in client.search_runs([client.get_experiment_by_name("early").experiment_id])
-               if r.data.tags.get(Tag.ROLE) == "parent"]
-    assert [p.data.tags[Tag.HASH] for p in parents] == [load_study("study.yaml").study_hash]
+    parents = {r.data.tags[Tag.HASH]: r for r in client.search_runs(
+        [client.get_experiment_by_name("early").experiment_id]) if r.data.tags.get(Tag.ROLE) == "parent"}
+    assert set(parents) == {first, load_study("study.yaml").study_hash}
+    cells = client.search_runs([client.get_experiment_by_name("early").experiment_id],
+                               f"tags.`{Tag.PARENT_RUN_ID}` = '{parents[load_study('study.yaml').study_hash].info.run_id}'")
+    assert len(cells) == 4 and {r.info.status for r in cells} == {"FINISHED"}
 
 
-def test_fresh_leaves_no_running_run_in_the_study_it_sets_aside(workdir, capsys):
-    """Before: a cell killed mid-run stayed RUNNING for ever in the experiment `--fresh` set aside."""
+def test_fresh_leaves_no_running_run_in_the_variant_it_sets_aside(workdir, capsys):
+    """Before: a cell killed mid-run stayed RUNNING for ever in what `--fresh` set aside."""
     small = {**ONE_EPOCH, "name": "aside", "factors": {"dropout": {"p": 0.3}}}
     write_study(workdir, small)
     proc, flag = start(["run", "study.yaml", "--quiet", "--no-report"], workdir, pause="epoch@2")
     wait_paused(proc, flag)  # the first cell finished; the second is in its first epoch
     os.killpg(proc.pid, signal.SIGKILL)
     finish(proc)
-    old = load_study("study.yaml").study_hash
-    write_study(workdir, {**small, "train": {**small["train"], "lr": 0.02}})
-    assert main(["run", "study.yaml", "--quiet", "--no-report"]) == 2  # one cell of the old study finished
-    capsys.readouterr()
     assert main(["run", "study.yaml", "--quiet", "--no-report", "--fresh"]) == 0
+    assert "2/2 cells finished, 0 failed, 2 run now" in capsys.readouterr().out
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    aside = client.get_experiment_by_name(f"aside@{old[:12]}")
-    runs = client.search_runs([aside.experiment_id])
-    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}, [(r.info.run_name, r.info.status) for r in runs]
-    killed = [r for r in runs if r.info.status == "KILLED"]
+    runs = client.search_runs([client.get_experiment_by_name("aside").experiment_id])
+    assert not [r for r in runs if r.info.status == "RUNNING"], [(r.info.run_name, r.info.status) for r in runs]
+    killed = [r for r in runs if r.info.status == "KILLED" and r.data.tags.get(Tag.ROLE) == "cell"]
     assert killed and all("set aside as" in r.data.tags.get(Tag.FAILURE, "") for r in killed)
-    assert not snapshot(workdir, "aside").by_status("RUNNING")
+    assert [r.data.tags[Tag.ROLE] for r in runs if r.info.run_name == "aside"].count("parent") == 1  # the new one
 
 
 def test_two_study_names_never_share_a_report_folder():
