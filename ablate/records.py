@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from ablate.records_names import Tag, TrialAttr  # noqa: F401  (re-exported: `from ablate.records import Tag`)
 
 PARENT, CELL, TUNED_PARAM = "parent", "cell", "tuned."
