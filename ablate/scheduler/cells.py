@@ -85,11 +85,13 @@ class Claim(Handle):
     def heartbeat(self):
         return liveness.heartbeat(self.ostudy, self.trial)
 
-    def stamp(self, study: Study) -> None:
-        """Who runs the cell; and its fixed enqueued values, suggested so they are the trial's params."""
+    def stamp(self, study: Study, worker: str | None = None, start: str | None = None) -> None:
+        """Who runs the cell (this process unless told); and its fixed enqueued values, suggested so they are
+        the trial's params. The process's start time is written before its name: a judge never reads a
+        worker named with another process's start time (as a reused pid)."""
         with self.owned():
-            self.trial.set_user_attr(A.WORKER, liveness.host_id())
-            self.trial.set_user_attr(A.WORKER_START, liveness.proc_start(os.getpid()))
+            self.trial.set_user_attr(A.WORKER_START, liveness.proc_start(os.getpid()) if start is None else start)
+            self.trial.set_user_attr(A.WORKER, worker or liveness.host_id())
             self.trial.suggest_categorical("arm", arm_choices(self.ostudy, study))
             self.trial.suggest_int("seed", min(study.possible_seeds), max(study.possible_seeds))
 
