@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 from synthetic import design_record
 
 from ablate.report.results import Results, StudyInfo
+from ablate.report.stats import decision, factorial, verdicts
+from ablate.report.stats.basis import Basis
+from ablate.report.stats.contrast import Estimate
+
+MARGIN = 0.005  # the simulations' practical margin, in test_acc units
 
 
 def results_from_cells(
@@ -71,3 +78,46 @@ def simulate(
             y += sum(v for (a, b), v in (interactions or {}).items() if on[a] and on[b])
             rows.append({"arm": arm_name(on), "seed": s, **on, "test_acc": y})
     return results_from_cells(pd.DataFrame(rows), factors, design)
+
+
+class FastFactorial:
+    """ablate's factorial fit for one design, applied to many metric vectors at once."""
+
+    def __init__(self, factors: list[str], seeds: int):
+        self.template = simulate({f: 0.0 for f in factors}, seeds=seeds, noise=0.01)
+        analysis = factorial.analyse(self.template)
+        fit, cells = analysis.fit, analysis.cells
+        self.cells, self.factors = cells, factors
+        x = fit.model.x.to_numpy(float)
+        self.hat = x @ fit.xtx_inv @ x.T
+        self.df = fit.df_resid
+        self.contrasts = {f: fit.row_mean(cells[f].astype(bool), cells["arm"])
+                          - fit.row_mean(~cells[f].astype(bool), cells["arm"]) for f in factors}
+        self.weights = {f: c @ fit.xtx_inv @ x.T for f, c in self.contrasts.items()}
+        self.variance = {f: float(c @ fit.xtx_inv @ c) for f, c in self.contrasts.items()}
+        for f in factors:  # the contrast reproduces ablate's own estimate
+            assert self.weights[f] @ cells["test_acc"].to_numpy() == pytest.approx(analysis.mains[f].estimate)
+
+    def draw(self, rng, n: int, effects: dict[str, float], noise=0.01, seed_sd=0.02) -> np.ndarray:
+        seeds = self.cells["seed"].to_numpy(int)
+        offsets = rng.normal(0, seed_sd, (n, seeds.max() + 1))[:, seeds]
+        shift = sum(v * self.cells[f].to_numpy(float) for f, v in effects.items())
+        return 0.8 + offsets + shift + rng.normal(0, noise, (n, len(seeds)))
+
+    def words(self, y: np.ndarray) -> list[dict[str, str]]:
+        resid = y - y @ self.hat.T
+        s2 = (resid ** 2).sum(axis=1) / self.df
+        est = {f: y @ w for f, w in self.weights.items()}
+        out = []
+        for i in range(len(y)):
+            bases = {f: Basis(f, {"": Estimate(est[f][i], np.sqrt(s2[i] * self.variance[f]), self.df)}, "", [])
+                     for f in self.factors}
+            judged = {f: decision.judge(b, 1.0, MARGIN) for f, b in bases.items()}
+            out.append({f: d[0] for f, d in decision.decide(judged, 1.0).items()})
+        return out
+
+    def full_path(self, y: np.ndarray) -> dict[str, str]:
+        cells = self.template.cells.copy()
+        cells.loc[self.cells.index, "test_acc"] = y
+        res = dataclasses.replace(self.template, cells=cells)
+        return {v.factor: v.status for v in verdicts.factor_verdicts(res)}

@@ -10,13 +10,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from simulate import simulate
+from simulate import FastFactorial, simulate
 
-from ablate.report.stats import decision, factorial, verdicts
-from ablate.report.stats.basis import Basis
-from ablate.report.stats.contrast import Estimate
-
-MARGIN = 0.005
+from ablate.report.stats import factorial, verdicts
 
 
 def _failed(results, arm: str):
@@ -90,43 +86,22 @@ def test_a_complete_factorial_is_unchanged():
     assert not analysis.missing and not analysis.not_estimable
 
 
-class FailedArmFactorial:
-    """ablate's fit of a 2^3 factorial with one arm's cells all failed, applied to many metric vectors."""
+class FailedArmFactorial(FastFactorial):
+    """ablate's fit of a 2^3 factorial with one arm's cells all failed, applied to many metric vectors: the
+    contrasts are the reference grid's (emmeans), the rest is FastFactorial's."""
 
     def __init__(self, seeds: int, failed: str = "a+b+c"):
         self.template = _failed(simulate({f: 0.0 for f in "abc"}, seeds=seeds), failed)
         analysis = factorial.analyse(self.template)
-        fit, self.cells = analysis.fit, analysis.cells
-        grid = factorial.reference_grid(list("abc"), analysis.codings)
+        fit, self.cells, self.factors = analysis.fit, analysis.cells, list("abc")
+        grid = factorial.reference_grid(self.factors, analysis.codings)
         x = fit.model.x.to_numpy(float)
         self.hat, self.df = x @ fit.xtx_inv @ x.T, fit.df_resid
         self.weights, self.variance = {}, {}
-        for f in "abc":
+        for f in self.factors:
             c = fit.grid_mean(grid[grid[f]], analysis.codings) - fit.grid_mean(grid[~grid[f]], analysis.codings)
             self.weights[f], self.variance[f] = c @ fit.xtx_inv @ x.T, float(c @ fit.xtx_inv @ c)
             assert self.weights[f] @ self.cells["test_acc"].to_numpy() == pytest.approx(analysis.mains[f].estimate)
-
-    def draw(self, rng, n: int, effects: dict[str, float], noise=0.01, seed_sd=0.02) -> np.ndarray:
-        seeds = self.cells["seed"].to_numpy(int)
-        offsets = rng.normal(0, seed_sd, (n, seeds.max() + 1))[:, seeds]
-        shift = sum(v * self.cells[f].to_numpy(float) for f, v in effects.items())
-        return 0.8 + offsets + shift + rng.normal(0, noise, (n, len(seeds)))
-
-    def words(self, y: np.ndarray) -> list[dict[str, str]]:
-        s2 = ((y - y @ self.hat.T) ** 2).sum(axis=1) / self.df
-        est = {f: y @ w for f, w in self.weights.items()}
-        out = []
-        for i in range(len(y)):
-            judged = {f: decision.judge(Basis(f, {"": Estimate(est[f][i], np.sqrt(s2[i] * self.variance[f]),
-                                                               self.df)}, "", []), 1.0, MARGIN) for f in "abc"}
-            out.append({f: d[0] for f, d in decision.decide(judged, 1.0).items()})
-        return out
-
-    def full_path(self, y: np.ndarray) -> dict[str, str]:
-        cells = self.template.cells.copy()
-        cells.loc[self.cells.index, "test_acc"] = y
-        res = dataclasses.replace(self.template, cells=cells)
-        return {v.factor: v.status for v in verdicts.factor_verdicts(res)}
 
 
 @pytest.mark.parametrize("seeds", [3, 5])

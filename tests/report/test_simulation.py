@@ -8,65 +8,18 @@ full report path (factor_verdicts on Results), which must give the very same wor
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-from simulate import simulate
+from simulate import MARGIN, FastFactorial
 
-from ablate.report.stats import decision, factorial, verdicts
+from ablate.report.stats import decision
 from ablate.report.stats.basis import Basis
-from ablate.report.stats.contrast import Estimate, paired
+from ablate.report.stats.contrast import paired
 from ablate.report.stats.intervals import t_ci
-
-MARGIN = 0.005
 
 
 def _mc_bound(rate: float, n: int) -> float:
     return rate + 3 * np.sqrt(rate * (1 - rate) / n)
-
-
-class FastFactorial:
-    """ablate's factorial fit for one design, applied to many metric vectors at once."""
-
-    def __init__(self, factors: list[str], seeds: int):
-        self.template = simulate({f: 0.0 for f in factors}, seeds=seeds, noise=0.01)
-        analysis = factorial.analyse(self.template)
-        fit, cells = analysis.fit, analysis.cells
-        self.cells, self.factors = cells, factors
-        x = fit.model.x.to_numpy(float)
-        self.hat = x @ fit.xtx_inv @ x.T
-        self.df = fit.df_resid
-        self.contrasts = {f: fit.row_mean(cells[f].astype(bool), cells["arm"])
-                          - fit.row_mean(~cells[f].astype(bool), cells["arm"]) for f in factors}
-        self.weights = {f: c @ fit.xtx_inv @ x.T for f, c in self.contrasts.items()}
-        self.variance = {f: float(c @ fit.xtx_inv @ c) for f, c in self.contrasts.items()}
-        for f in factors:  # the contrast reproduces ablate's own estimate
-            assert self.weights[f] @ cells["test_acc"].to_numpy() == pytest.approx(analysis.mains[f].estimate)
-
-    def draw(self, rng, n: int, effects: dict[str, float], noise=0.01, seed_sd=0.02) -> np.ndarray:
-        seeds = self.cells["seed"].to_numpy(int)
-        offsets = rng.normal(0, seed_sd, (n, seeds.max() + 1))[:, seeds]
-        shift = sum(v * self.cells[f].to_numpy(float) for f, v in effects.items())
-        return 0.8 + offsets + shift + rng.normal(0, noise, (n, len(seeds)))
-
-    def words(self, y: np.ndarray) -> list[dict[str, str]]:
-        resid = y - y @ self.hat.T
-        s2 = (resid ** 2).sum(axis=1) / self.df
-        est = {f: y @ w for f, w in self.weights.items()}
-        out = []
-        for i in range(len(y)):
-            bases = {f: Basis(f, {"": Estimate(est[f][i], np.sqrt(s2[i] * self.variance[f]), self.df)}, "", [])
-                     for f in self.factors}
-            judged = {f: decision.judge(b, 1.0, MARGIN) for f, b in bases.items()}
-            out.append({f: d[0] for f, d in decision.decide(judged, 1.0).items()})
-        return out
-
-    def full_path(self, y: np.ndarray) -> dict[str, str]:
-        cells = self.template.cells.copy()
-        cells.loc[self.cells.index, "test_acc"] = y
-        res = dataclasses.replace(self.template, cells=cells)
-        return {v.factor: v.status for v in verdicts.factor_verdicts(res)}
 
 
 def test_no_effects_factorial_false_calls_within_five_percent():
