@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ablate.errors import AblateError
-from ablate.report.answer import Answer
 from ablate.scheduler.census import DONE, FAILED, RUNNING, WAITING, CellState, census
 from ablate.scheduler.storage import resolve_storage
 from ablate.tracking import resolve_uri
@@ -137,6 +136,7 @@ def finished_answer(s: StudyStatus, reports_dir: Path) -> tuple[object | None, s
     if not s.cells or counts[RUNNING] or counts[WAITING]:
         return None, ""
     from ablate.orchestrate import report_slug
+    from ablate.report.answer import Answer  # pandas and the statistics: ~1 s, only for a finished study
 
     folder = reports_dir / report_slug(s.name)
     answer = Answer.read(folder, s.name)
